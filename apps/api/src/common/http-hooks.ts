@@ -1,0 +1,42 @@
+import type { MetricsService } from '@lib/observability';
+import { requestIdFrom } from '@lib/observability';
+import { RequestContext, type RequestStore } from '@lib/tenancy';
+import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+
+const STORE = Symbol('chat-platform.request-store');
+type WithStore = IncomingMessage & { [STORE]?: RequestStore; id?: string };
+
+/** The request context of a raw request (for log lines written outside the async scope). */
+export function storeOf(req: IncomingMessage): RequestStore | undefined {
+  return (req as WithStore)[STORE];
+}
+
+/** Fastify's request id: the caller's X-Request-Id when well-formed, otherwise a new ULID. */
+export function genReqId(req: IncomingMessage): string {
+  return requestIdFrom(req.headers['x-request-id']);
+}
+
+/**
+ * Request-level plumbing that must run for every request, routed or not: request id header, the
+ * AsyncLocalStorage scope (entered after body parsing, so that it holds through guards and handler),
+ * and HTTP metrics by route template. (Errors Fastify raises before Nest runs, such as body parsing, reach
+ * the global ProblemFilter through Nest's own Fastify error handler.)
+ */
+export function registerHttpHooks(fastify: FastifyInstance, metrics: MetricsService): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const raw = request.raw as WithStore;
+    raw.id = request.id;
+    raw[STORE] = { requestId: request.id };
+    void reply.header('x-request-id', request.id);
+    done();
+  });
+  fastify.addHook('preHandler', (request, _reply, done) => {
+    const store = (request.raw as WithStore)[STORE] ?? { requestId: request.id };
+    RequestContext.run(store, done);
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    metrics.observeHttp(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
+}

@@ -1,0 +1,65 @@
+import type { KeyObject } from 'node:crypto';
+
+export type NodeEnv = 'development' | 'test' | 'production';
+export type JwtAlgorithm = 'HS256' | 'ES256';
+export type LlmProviderName = 'echo' | 'openai';
+
+export interface DynamoSettings {
+  /** Endpoint URL; undefined means the AWS SDK default (AWS itself). */
+  endpoint: string | undefined;
+  /** True when the API must launch the embedded DynamoDB Local (development, no endpoint given). */
+  embedded: boolean;
+  region: string;
+  tablePrefix: string;
+  /** Per-attempt request timeout; the SDK aborts the request after it. */
+  timeoutMs: number;
+  connectTimeoutMs: number;
+  maxAttempts: number;
+}
+
+export interface JwtSettings {
+  algorithm: JwtAlgorithm;
+  signingKey: KeyObject;
+  verifyKey: KeyObject;
+  /** Key id put in every token header; tokens with another kid are refused. */
+  kid: string;
+  issuer: string;
+  audience: string;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+}
+
+export interface LlmSettings {
+  provider: LlmProviderName;
+  baseUrl: string | undefined;
+  apiKey: string | undefined;
+  model: string;
+  timeoutMs: number;
+}
+
+/**
+ * The whole configuration, read and validated once at boot (see `loadConfig`).
+ * Injected by class: `constructor(private readonly config: AppConfig)`.
+ */
+export class AppConfig {
+  nodeEnv!: NodeEnv;
+  isProduction!: boolean;
+  host!: string;
+  port!: number;
+  logLevel!: string;
+  /** Local state for development: embedded database files, generated secrets. */
+  dataDir!: string;
+  dynamo!: DynamoSettings;
+  jwt!: JwtSettings;
+  /** HMAC key of pagination cursors. */
+  cursorKey!: KeyObject;
+  bootstrapOperator!: { email: string; password: string; name: string };
+  metricsToken!: string | undefined;
+  bodyLimitBytes!: number;
+  corsOrigins!: string[];
+  docsEnabled!: boolean;
+  shutdownGraceMs!: number;
+  llm!: LlmSettings;
+  /** Secrets generated for development that should be printed once (empty otherwise). */
+  generatedNotices!: string[];
+}

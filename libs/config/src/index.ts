@@ -1,0 +1,5 @@
+export * from './app-config';
+export * from './config.errors';
+export * from './config.module';
+export * from './duration';
+export * from './load-config';

@@ -1,0 +1,230 @@
+import { createHash, createHmac, createPrivateKey, createPublicKey, createSecretKey, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { AppConfig, type JwtSettings, type NodeEnv } from './app-config';
+import { ConfigError } from './config.errors';
+import { parseDurationSeconds } from './duration';
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const url = z.url({ protocol: /^https?$/ });
+
+/** Every variable the API reads, with its default. README and .env.example document the same list. */
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: int(0, 65535).default(3000),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  DATA_DIR: z.string().min(1).default('.data'),
+  DYNAMODB_ENDPOINT: url.optional(),
+  AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like us-east-1').default('us-east-1'),
+  TABLE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{0,64}$/, 'only letters, digits, _ . - (at most 64 characters)')
+    .default('chat-'),
+  DYNAMODB_TIMEOUT_MS: int(50, 120_000).default(3000),
+  DYNAMODB_CONNECT_TIMEOUT_MS: int(50, 60_000).default(1000),
+  DYNAMODB_MAX_ATTEMPTS: int(1, 10).default(3),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
+  JWT_PRIVATE_KEY: z.string().optional(),
+  JWT_PUBLIC_KEY: z.string().optional(),
+  JWT_ISSUER: z.string().min(1).default('chat-platform'),
+  JWT_AUDIENCE: z.string().min(1).default('chat-platform'),
+  ACCESS_TOKEN_TTL: z.string().default('15m'),
+  REFRESH_TOKEN_TTL: z.string().default('30d'),
+  CURSOR_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
+  BOOTSTRAP_OPERATOR_EMAIL: z.email().optional(),
+  BOOTSTRAP_OPERATOR_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(256).optional(),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  BODY_LIMIT_BYTES: int(1024, 64 * 1024 * 1024).default(1_048_576),
+  CORS_ORIGINS: z.string().default(''),
+  DOCS_ENABLED: bool.optional(),
+  SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  LLM_PROVIDER: z.enum(['echo', 'openai']).default('echo'),
+  LLM_BASE_URL: url.optional(),
+  LLM_API_KEY: z.string().min(1).optional(),
+  LLM_MODEL: z.string().min(1).default('echo-1'),
+  LLM_TIMEOUT_MS: int(100, 600_000).default(60_000),
+});
+type RawConfig = z.infer<typeof schema>;
+
+/** Empty strings count as unset, as in most .env tooling. */
+function clean(env: Env): Env {
+  const out: Env = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') out[key] = value.trim();
+  }
+  return out;
+}
+
+function parse(env: Env): RawConfig {
+  const result = schema.safeParse(clean(env));
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new ConfigError(String(issue.path[0] ?? 'config'), issue.message);
+}
+
+function duration(variable: string, value: string): number {
+  const seconds = parseDurationSeconds(value);
+  if (seconds === undefined) throw new ConfigError(variable, 'must be a duration such as 900, 45s, 15m, 12h or 30d');
+  return seconds;
+}
+
+interface DevSecrets {
+  jwtSecret: string;
+  cursorSecret: string;
+  operatorEmail: string;
+  operatorPassword: string;
+}
+
+/**
+ * Development only: secrets kept under the data dir so that tokens and the bootstrap operator survive restarts.
+ * Returns what was generated this time so that it can be printed once.
+ */
+function devSecrets(dataDir: string): { secrets: DevSecrets; generated: boolean } {
+  const file = join(dataDir, 'dev-secrets.json');
+  if (existsSync(file)) return { secrets: JSON.parse(readFileSync(file, 'utf8')) as DevSecrets, generated: false };
+  const secrets: DevSecrets = {
+    jwtSecret: randomBytes(48).toString('base64url'),
+    cursorSecret: randomBytes(48).toString('base64url'),
+    operatorEmail: 'operator@localhost.test',
+    operatorPassword: randomBytes(18).toString('base64url'),
+  };
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+  return { secrets, generated: true };
+}
+
+function jwtSettings(raw: RawConfig, devSecret: () => string): Omit<JwtSettings, 'accessTtlSeconds' | 'refreshTtlSeconds'> {
+  const base = { issuer: raw.JWT_ISSUER, audience: raw.JWT_AUDIENCE };
+  if (raw.JWT_PRIVATE_KEY || raw.JWT_PUBLIC_KEY) {
+    if (!raw.JWT_PRIVATE_KEY) throw new ConfigError('JWT_PRIVATE_KEY', 'is required together with JWT_PUBLIC_KEY');
+    if (!raw.JWT_PUBLIC_KEY) throw new ConfigError('JWT_PUBLIC_KEY', 'is required together with JWT_PRIVATE_KEY');
+    let signingKey, verifyKey;
+    try {
+      signingKey = createPrivateKey(raw.JWT_PRIVATE_KEY.replace(/\\n/g, '\n'));
+    } catch {
+      throw new ConfigError('JWT_PRIVATE_KEY', 'is not a PEM private key');
+    }
+    try {
+      verifyKey = createPublicKey(raw.JWT_PUBLIC_KEY.replace(/\\n/g, '\n'));
+    } catch {
+      throw new ConfigError('JWT_PUBLIC_KEY', 'is not a PEM public key');
+    }
+    if (signingKey.asymmetricKeyType !== 'ec' || signingKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      throw new ConfigError('JWT_PRIVATE_KEY', 'must be an EC P-256 key (ES256)');
+    }
+    const spki = verifyKey.export({ type: 'spki', format: 'der' });
+    if (!createPublicKey(signingKey).export({ type: 'spki', format: 'der' }).equals(spki)) {
+      throw new ConfigError('JWT_PUBLIC_KEY', 'does not match JWT_PRIVATE_KEY');
+    }
+    const kid = createHash('sha256').update(spki).digest('base64url').slice(0, 16);
+    return { ...base, algorithm: 'ES256', signingKey, verifyKey, kid };
+  }
+  const secret = raw.JWT_SECRET ?? devSecret();
+  const key = createSecretKey(Buffer.from(secret, 'utf8'));
+  const kid = createHmac('sha256', secret).update('kid').digest('base64url').slice(0, 16);
+  return { ...base, algorithm: 'HS256', signingKey: key, verifyKey: key, kid };
+}
+
+/**
+ * Reads and validates the configuration. Throws ConfigError naming the first bad variable.
+ * In development, missing secrets are generated and kept under DATA_DIR; in production they are required.
+ */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConfig {
+  const raw = parse(env);
+  const nodeEnv: NodeEnv = raw.NODE_ENV;
+  const isProduction = nodeEnv === 'production';
+  const dataDir = resolve(cwd, raw.DATA_DIR);
+  const notices: string[] = [];
+
+  let dev: DevSecrets | undefined;
+  const fromDev = <K extends keyof DevSecrets>(key: K, variable: string): string => {
+    if (isProduction) throw new ConfigError(variable, 'is required in production');
+    if (!dev) {
+      const { secrets, generated } = devSecrets(dataDir);
+      dev = secrets;
+      if (generated) notices.push(`generated development secrets in ${join(dataDir, 'dev-secrets.json')}`);
+    }
+    return dev[key];
+  };
+
+  if (isProduction && !raw.JWT_SECRET && !raw.JWT_PRIVATE_KEY) {
+    throw new ConfigError('JWT_SECRET', 'is required in production (or JWT_PRIVATE_KEY/JWT_PUBLIC_KEY)');
+  }
+  const jwt = jwtSettings(raw, () => fromDev('jwtSecret', 'JWT_SECRET'));
+  const accessTtlSeconds = duration('ACCESS_TOKEN_TTL', raw.ACCESS_TOKEN_TTL);
+  const refreshTtlSeconds = duration('REFRESH_TOKEN_TTL', raw.REFRESH_TOKEN_TTL);
+  if (refreshTtlSeconds <= accessTtlSeconds) {
+    throw new ConfigError('REFRESH_TOKEN_TTL', 'must be longer than ACCESS_TOKEN_TTL');
+  }
+
+  // Cursor key: its own secret, or derived from the HS256 secret; generated in development.
+  let cursorSecret = raw.CURSOR_SECRET;
+  if (!cursorSecret && raw.JWT_SECRET) cursorSecret = createHmac('sha256', raw.JWT_SECRET).update('cursor').digest('base64url');
+  if (!cursorSecret) cursorSecret = fromDev('cursorSecret', 'CURSOR_SECRET');
+
+  let email = raw.BOOTSTRAP_OPERATOR_EMAIL;
+  let password = raw.BOOTSTRAP_OPERATOR_PASSWORD;
+  if (!email || !password) {
+    if (isProduction) {
+      throw new ConfigError(email ? 'BOOTSTRAP_OPERATOR_PASSWORD' : 'BOOTSTRAP_OPERATOR_EMAIL', 'is required in production');
+    }
+    email ??= fromDev('operatorEmail', 'BOOTSTRAP_OPERATOR_EMAIL');
+    if (!password) {
+      password = fromDev('operatorPassword', 'BOOTSTRAP_OPERATOR_PASSWORD');
+      if (notices.length > 0) notices.push(`bootstrap operator: ${email} / ${password} (shown once)`);
+    }
+  }
+
+  if (raw.LLM_PROVIDER === 'openai' && !raw.LLM_BASE_URL && !raw.LLM_API_KEY) {
+    throw new ConfigError('LLM_API_KEY', 'is required when LLM_PROVIDER=openai (or set LLM_BASE_URL for a local server)');
+  }
+
+  const config = new AppConfig();
+  Object.assign(config, {
+    nodeEnv,
+    isProduction,
+    host: raw.HOST,
+    port: raw.PORT,
+    logLevel: raw.LOG_LEVEL,
+    dataDir,
+    dynamo: {
+      endpoint: raw.DYNAMODB_ENDPOINT,
+      embedded: !raw.DYNAMODB_ENDPOINT && !isProduction,
+      region: raw.AWS_REGION,
+      tablePrefix: raw.TABLE_PREFIX,
+      timeoutMs: raw.DYNAMODB_TIMEOUT_MS,
+      connectTimeoutMs: raw.DYNAMODB_CONNECT_TIMEOUT_MS,
+      maxAttempts: raw.DYNAMODB_MAX_ATTEMPTS,
+    },
+    jwt: { ...jwt, accessTtlSeconds, refreshTtlSeconds },
+    cursorKey: createSecretKey(Buffer.from(cursorSecret, 'utf8')),
+    bootstrapOperator: { email: email.toLowerCase(), password, name: 'Bootstrap operator' },
+    metricsToken: raw.METRICS_TOKEN,
+    bodyLimitBytes: raw.BODY_LIMIT_BYTES,
+    corsOrigins: raw.CORS_ORIGINS.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+    docsEnabled: raw.DOCS_ENABLED ?? !isProduction,
+    shutdownGraceMs: raw.SHUTDOWN_GRACE_MS,
+    llm: {
+      provider: raw.LLM_PROVIDER,
+      baseUrl: raw.LLM_BASE_URL,
+      apiKey: raw.LLM_API_KEY,
+      model: raw.LLM_MODEL,
+      timeoutMs: raw.LLM_TIMEOUT_MS,
+    },
+    generatedNotices: notices,
+  } satisfies AppConfig);
+  return config;
+}
+
+/** Variable names, for docs and tests. */
+export const CONFIG_VARIABLES = Object.keys(schema.shape);

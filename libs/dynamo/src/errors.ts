@@ -1,0 +1,34 @@
+/** Error names of DynamoDB and of the SDK's transport that mean "the database is unavailable right now". */
+const UNAVAILABLE = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'AbortError',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
+
+/** True when a DynamoDB call failed because the database is unreachable, slow or throttling (→ 503). */
+export function isDynamoUnavailable(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; $fault?: string };
+  if (!e || typeof e !== 'object') return false;
+  if ((e.name && UNAVAILABLE.has(e.name)) || (e.code && UNAVAILABLE.has(e.code))) return true;
+  const status = e.$metadata?.httpStatusCode;
+  return e.$fault === 'server' || (status !== undefined && status >= 500);
+}
+
+export function isConditionalCheckFailed(error: unknown): boolean {
+  return (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+export function isTransactionCanceled(error: unknown): boolean {
+  return (error as { name?: string })?.name === 'TransactionCanceledException';
+}

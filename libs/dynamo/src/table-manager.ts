@@ -1,0 +1,188 @@
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DescribeContinuousBackupsCommand,
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  type DynamoDBClient,
+  ListTablesCommand,
+  TagResourceCommand,
+  type TableDescription,
+  UpdateContinuousBackupsCommand,
+  UpdateTableCommand,
+  UpdateTimeToLiveCommand,
+  waitUntilTableExists,
+  waitUntilTableNotExists,
+} from '@aws-sdk/client-dynamodb';
+import type { TableSpec } from './table-definitions';
+
+export interface TableLog {
+  log(message: string): void;
+  warn(message: string): void;
+}
+
+export interface EnsureTableReport {
+  tableName: string;
+  created: boolean;
+  /** Features the endpoint does not support (DynamoDB Local: PITR, tagging, ...). */
+  skipped: string[];
+}
+
+const NOT_SUPPORTED = new Set(['UnknownOperationException', 'UnrecognizedClientException', 'NotImplemented']);
+
+function errorName(error: unknown): string {
+  return (error as { name?: string }).name ?? 'Error';
+}
+
+/**
+ * Idempotent create-and-wait and delete-and-wait for tables. Safe to run concurrently and to re-run after a
+ * crash at any step: every step first looks at what is already there.
+ */
+export class TableManager {
+  constructor(
+    private readonly ddb: DynamoDBClient,
+    private readonly logger: TableLog,
+    private readonly maxWaitSeconds = 300,
+  ) {}
+
+  async describe(tableName: string): Promise<TableDescription | undefined> {
+    try {
+      const { Table } = await this.ddb.send(new DescribeTableCommand({ TableName: tableName }));
+      return Table;
+    } catch (error) {
+      if (errorName(error) === 'ResourceNotFoundException') return undefined;
+      throw error;
+    }
+  }
+
+  /** Creates the table if missing, waits until ACTIVE, then turns on TTL, PITR, protection and tags. */
+  async ensureTable(spec: TableSpec): Promise<EnsureTableReport> {
+    const tableName = spec.create.TableName;
+    const report: EnsureTableReport = { tableName, created: false, skipped: [] };
+    let table = await this.describe(tableName);
+    if (!table) {
+      report.created = await this.create(spec);
+      table = await this.waitActive(tableName);
+    } else if (table.TableStatus !== 'ACTIVE') {
+      table = await this.waitActive(tableName);
+    }
+    await this.ensureTtl(tableName, spec.ttlAttribute);
+    if (spec.pointInTimeRecovery) await this.ensurePitr(tableName, report);
+    if (spec.deletionProtection && !table.DeletionProtectionEnabled) await this.ensureProtection(tableName, report);
+    if (Object.keys(spec.tags).length > 0 && table.TableArn) await this.ensureTags(table.TableArn, spec.tags, report);
+    if (report.skipped.length > 0) {
+      this.logger.warn(`table ${tableName}: not supported by this endpoint, skipped: ${report.skipped.join(', ')}`);
+    }
+    return report;
+  }
+
+  private async create(spec: TableSpec): Promise<boolean> {
+    try {
+      await this.ddb.send(new CreateTableCommand({ ...spec.create, DeletionProtectionEnabled: spec.deletionProtection }));
+      this.logger.log(`table ${spec.create.TableName}: created`);
+      return true;
+    } catch (error) {
+      // Another instance or run created it first: fine, we wait for it below.
+      if (errorName(error) === 'ResourceInUseException') return false;
+      throw error;
+    }
+  }
+
+  private async waitActive(tableName: string): Promise<TableDescription> {
+    await waitUntilTableExists(
+      { client: this.ddb, maxWaitTime: this.maxWaitSeconds, minDelay: 1, maxDelay: 5 },
+      { TableName: tableName },
+    );
+    const table = await this.describe(tableName);
+    if (!table) throw new Error(`table ${tableName} disappeared while waiting for it`);
+    return table;
+  }
+
+  private async ensureTtl(tableName: string, attribute: string): Promise<void> {
+    const { TimeToLiveDescription } = await this.ddb.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+    const status = TimeToLiveDescription?.TimeToLiveStatus;
+    if (status === 'ENABLED' || status === 'ENABLING') return;
+    try {
+      await this.ddb.send(
+        new UpdateTimeToLiveCommand({
+          TableName: tableName,
+          TimeToLiveSpecification: { AttributeName: attribute, Enabled: true },
+        }),
+      );
+    } catch (error) {
+      // A concurrent run enabled it between our read and our write.
+      if (errorName(error) !== 'ValidationException') throw error;
+    }
+  }
+
+  private async ensurePitr(tableName: string, report: EnsureTableReport): Promise<void> {
+    try {
+      const { ContinuousBackupsDescription: d } = await this.ddb.send(
+        new DescribeContinuousBackupsCommand({ TableName: tableName }),
+      );
+      if (d?.PointInTimeRecoveryDescription?.PointInTimeRecoveryStatus === 'ENABLED') return;
+      await this.ddb.send(
+        new UpdateContinuousBackupsCommand({
+          TableName: tableName,
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        }),
+      );
+    } catch (error) {
+      if (!NOT_SUPPORTED.has(errorName(error))) throw error;
+      report.skipped.push('point-in-time recovery');
+    }
+  }
+
+  private async ensureProtection(tableName: string, report: EnsureTableReport): Promise<void> {
+    try {
+      await this.ddb.send(new UpdateTableCommand({ TableName: tableName, DeletionProtectionEnabled: true }));
+      await this.waitActive(tableName);
+    } catch (error) {
+      if (!NOT_SUPPORTED.has(errorName(error)) && errorName(error) !== 'ValidationException') throw error;
+      report.skipped.push('deletion protection');
+    }
+  }
+
+  private async ensureTags(arn: string, tags: Record<string, string>, report: EnsureTableReport): Promise<void> {
+    try {
+      await this.ddb.send(
+        new TagResourceCommand({ ResourceArn: arn, Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }),
+      );
+    } catch (error) {
+      if (!NOT_SUPPORTED.has(errorName(error)) && errorName(error) !== 'ValidationException') throw error;
+      report.skipped.push('tags');
+    }
+  }
+
+  /** Drops deletion protection, deletes the table and waits until it is gone. Missing table: done. */
+  async dropTable(tableName: string): Promise<void> {
+    const table = await this.describe(tableName);
+    if (!table) return;
+    if (table.DeletionProtectionEnabled) {
+      await this.ddb.send(new UpdateTableCommand({ TableName: tableName, DeletionProtectionEnabled: false }));
+      await this.waitActive(tableName);
+    }
+    try {
+      await this.ddb.send(new DeleteTableCommand({ TableName: tableName }));
+    } catch (error) {
+      if (errorName(error) !== 'ResourceNotFoundException') throw error;
+    }
+    await waitUntilTableNotExists(
+      { client: this.ddb, maxWaitTime: this.maxWaitSeconds, minDelay: 1, maxDelay: 5 },
+      { TableName: tableName },
+    );
+    this.logger.log(`table ${tableName}: deleted`);
+  }
+
+  /** All table names with the prefix (paginated ListTables; operator tooling only, never a request path). */
+  async listTables(prefix: string): Promise<string[]> {
+    const names: string[] = [];
+    let start: string | undefined;
+    do {
+      const page = await this.ddb.send(new ListTablesCommand({ ExclusiveStartTableName: start, Limit: 100 }));
+      names.push(...(page.TableNames ?? []).filter((n) => n.startsWith(prefix)));
+      start = page.LastEvaluatedTableName;
+    } while (start);
+    return names;
+  }
+}

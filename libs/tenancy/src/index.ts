@@ -1,0 +1,5 @@
+export * from './control-table.service';
+export * from './request-context';
+export * from './tenancy.module';
+export * from './tenant-registry';
+export * from './tenant-repository.base';

@@ -1,0 +1,59 @@
+import { Injectable } from '@nestjs/common';
+import type { TenantAttributes } from '@lib/dynamo';
+import { LRUCache } from 'lru-cache';
+import { ControlTableService } from './control-table.service';
+import type { ResolvedTenant } from './request-context';
+
+export const TENANT_CACHE_TTL_MS = 5_000;
+export const TENANT_CACHE_MAX = 10_000;
+
+export function toResolvedTenant(record: TenantAttributes): ResolvedTenant {
+  return {
+    id: record.id,
+    slug: record.slug,
+    name: record.name,
+    status: record.status,
+    tableName: record.tableName,
+    schemaVersion: record.schemaVersion,
+    settings: {
+      ...record.settings,
+      monthlyTokenQuota: record.settings?.monthlyTokenQuota ?? null,
+      retentionDays: record.settings?.retentionDays ?? null,
+    },
+  };
+}
+
+/**
+ * tenant id → tenant record, with an LRU cache in front of the control table (short TTL; invalidated on
+ * local writes). In steady state resolving a tenant costs no DynamoDB call. Concurrent misses for the same
+ * tenant share one GetItem.
+ */
+@Injectable()
+export class TenantRegistry {
+  private readonly cache = new LRUCache<string, ResolvedTenant>({
+    max: TENANT_CACHE_MAX,
+    ttl: TENANT_CACHE_TTL_MS,
+    fetchMethod: async (id) => this.load(id),
+  });
+
+  constructor(private readonly control: ControlTableService) {}
+
+  /** The tenant, or undefined when no such tenant exists. */
+  async resolve(tenantId: string): Promise<ResolvedTenant | undefined> {
+    return this.cache.fetch(tenantId);
+  }
+
+  invalidate(tenantId: string): void {
+    this.cache.delete(tenantId);
+  }
+
+  /** Puts a record just written by this instance, so that the change applies here at once. */
+  remember(record: TenantAttributes): void {
+    this.cache.set(record.id, toResolvedTenant(record));
+  }
+
+  private async load(tenantId: string): Promise<ResolvedTenant | undefined> {
+    const item = await this.control.models.tenants.get({ pk: `TENANT#${tenantId}`, sk: 'TENANT' }, { consistent: true });
+    return item ? toResolvedTenant(item.toJSON() as TenantAttributes) : undefined;
+  }
+}

@@ -1,6 +1,7 @@
 // One Jest run, two projects: unit specs beside the code, e2e specs in test/.
 // DynamoDB Local is started once per run (in memory, free port) by the global setup.
 const moduleNameMapper = {
+  '^@app/(.*)$': '<rootDir>/apps/api/src/$1',
   '^@lib/(config|dynamo|tenancy|auth|observability)$': '<rootDir>/libs/$1/src',
   '^@lib/(config|dynamo|tenancy|auth|observability)/(.*)$': '<rootDir>/libs/$1/src/$2',
 };

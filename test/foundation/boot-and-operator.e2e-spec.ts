@@ -50,8 +50,12 @@ describe('boot on an empty DynamoDB, and the bootstrap operator', () => {
   it('a second boot on the same tables keeps the same operator and works', async () => {
     const second = await startApp({ TABLE_PREFIX: t.config.dynamo.tablePrefix });
     try {
-      const before = await request(t.url).get('/v1/platform/me').auth((await loginOperator(t.url)).accessToken, { type: 'bearer' });
-      const after = await request(second.url).get('/v1/platform/me').auth((await loginOperator(second.url)).accessToken, { type: 'bearer' });
+      const before = await request(t.url)
+        .get('/v1/platform/me')
+        .auth((await loginOperator(t.url)).accessToken, { type: 'bearer' });
+      const after = await request(second.url)
+        .get('/v1/platform/me')
+        .auth((await loginOperator(second.url)).accessToken, { type: 'bearer' });
       expect(after.body.id).toBe(before.body.id);
     } finally {
       await second.close();
@@ -71,7 +75,14 @@ describe('boot on an empty DynamoDB, and the bootstrap operator', () => {
     });
     const { header, payload } = decodeToken(res.body.accessToken);
     expect(header).toMatchObject({ alg: 'HS256', typ: 'at+jwt', kid: expect.any(String) });
-    expect(payload).toMatchObject({ iss: 'chat-platform', aud: 'chat-platform', scope: 'platform', sub: expect.any(String), sid: expect.any(String), jti: expect.any(String) });
+    expect(payload).toMatchObject({
+      iss: 'chat-platform',
+      aud: 'chat-platform',
+      scope: 'platform',
+      sub: expect.any(String),
+      sid: expect.any(String),
+      jti: expect.any(String),
+    });
     expect(payload.tid).toBeUndefined();
     expect((payload.exp as number) - (payload.iat as number)).toBe(900);
   });
@@ -79,12 +90,22 @@ describe('boot on an empty DynamoDB, and the bootstrap operator', () => {
   it('GET /v1/platform/me returns the operator', async () => {
     const { accessToken } = await loginOperator(t.url);
     const res = await request(t.url).get('/v1/platform/me').set('authorization', `Bearer ${accessToken}`).expect(200);
-    expect(res.body).toEqual({ id: expect.stringMatching(/^[0-9A-Z]{26}$/), email: OPERATOR_EMAIL, name: 'Bootstrap operator' });
+    expect(res.body).toEqual({
+      id: expect.stringMatching(/^[0-9A-Z]{26}$/),
+      email: OPERATOR_EMAIL,
+      name: 'Bootstrap operator',
+    });
   });
 
   it('wrong password and unknown email give the same 401 body', async () => {
-    const wrong = await request(t.url).post('/v1/platform/auth/login').send({ email: OPERATOR_EMAIL, password: 'not the password!' }).expect(401);
-    const unknown = await request(t.url).post('/v1/platform/auth/login').send({ email: 'nobody@operators.test', password: 'not the password!' }).expect(401);
+    const wrong = await request(t.url)
+      .post('/v1/platform/auth/login')
+      .send({ email: OPERATOR_EMAIL, password: 'not the password!' })
+      .expect(401);
+    const unknown = await request(t.url)
+      .post('/v1/platform/auth/login')
+      .send({ email: 'nobody@operators.test', password: 'not the password!' })
+      .expect(401);
     const strip = (b: Record<string, unknown>) => ({ ...b, requestId: undefined });
     expect(strip(wrong.body)).toEqual(strip(unknown.body));
     expect(wrong.headers['content-type']).toContain('application/problem+json');
@@ -93,7 +114,9 @@ describe('boot on an empty DynamoDB, and the bootstrap operator', () => {
 
   it('refresh rotates the token; reusing a rotated one revokes the session', async () => {
     const first = await loginOperator(t.url);
-    const second = (await request(t.url).post('/v1/platform/auth/refresh').send({ refreshToken: first.refreshToken }).expect(200)).body;
+    const second = (
+      await request(t.url).post('/v1/platform/auth/refresh').send({ refreshToken: first.refreshToken }).expect(200)
+    ).body;
     expect(second.refreshToken).not.toBe(first.refreshToken);
     await request(t.url).get('/v1/platform/me').auth(second.accessToken, { type: 'bearer' }).expect(200);
     // The old token again: reuse → 401, and the session is revoked, so the newest token dies too.
@@ -104,7 +127,9 @@ describe('boot on an empty DynamoDB, and the bootstrap operator', () => {
   it('two concurrent refreshes with the same token: exactly one wins', async () => {
     const pair = await loginOperator(t.url);
     const results = await Promise.all(
-      [0, 1, 2, 3].map(() => request(t.url).post('/v1/platform/auth/refresh').send({ refreshToken: pair.refreshToken })),
+      [0, 1, 2, 3].map(() =>
+        request(t.url).post('/v1/platform/auth/refresh').send({ refreshToken: pair.refreshToken }),
+      ),
     );
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
     expect(results.filter((r) => r.status === 401)).toHaveLength(3);

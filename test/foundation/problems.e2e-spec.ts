@@ -12,7 +12,12 @@ describe('problem responses, request ids and security headers', () => {
   const expectProblem = (res: request.Response, status: number) => {
     expect(res.status).toBe(status);
     expect(res.headers['content-type']).toContain('application/problem+json');
-    expect(res.body).toMatchObject({ type: 'about:blank', status, title: expect.any(String), requestId: res.headers['x-request-id'] });
+    expect(res.body).toMatchObject({
+      type: 'about:blank',
+      status,
+      title: expect.any(String),
+      requestId: res.headers['x-request-id'],
+    });
     const text = JSON.stringify(res.body);
     expect(text).not.toMatch(/stack|Exception|FST_|platform"|e2e[0-9a-f]{8}-|arn:aws/);
   };
@@ -24,7 +29,10 @@ describe('problem responses, request ids and security headers', () => {
   });
 
   it('400 for malformed JSON', async () => {
-    const res = await request(t.url).post('/v1/platform/auth/login').set('content-type', 'application/json').send('{"email": ');
+    const res = await request(t.url)
+      .post('/v1/platform/auth/login')
+      .set('content-type', 'application/json')
+      .send('{"email": ');
     expectProblem(res, 400);
   });
 
@@ -70,7 +78,9 @@ describe('problem responses, request ids and security headers', () => {
   it('serves the OpenAPI document and Swagger UI', async () => {
     const doc = await request(t.url).get('/docs-json').expect(200);
     expect(doc.body.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/platform/auth/login', '/v1/platform/me', '/health/ready']));
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/platform/auth/login', '/v1/platform/me', '/health/ready']),
+    );
     await request(t.url).get('/docs').expect(200);
   });
 });

@@ -43,15 +43,23 @@ describe('access token verification (HS256)', () => {
     ['missing aud', () => hs(header, { ...payload, aud: undefined })],
     ['wrong typ', () => hs({ ...header, typ: 'JWT' }, payload)],
     ['missing typ', () => hs({ ...header, typ: undefined }, payload)],
-    ['edited payload', () => {
-      const [h, , s] = valid.split('.');
-      const edited = Buffer.from(JSON.stringify({ ...payload, sub: '01ARZ3NDEKTSV4RRFFQ69G5FAV' })).toString('base64url');
-      return `${h}.${edited}.${s}`;
-    }],
+    [
+      'edited payload',
+      () => {
+        const [h, , s] = valid.split('.');
+        const edited = Buffer.from(JSON.stringify({ ...payload, sub: '01ARZ3NDEKTSV4RRFFQ69G5FAV' })).toString(
+          'base64url',
+        );
+        return `${h}.${edited}.${s}`;
+      },
+    ],
     ['unknown kid', () => hs({ ...header, kid: 'someone-elses-key' }, payload)],
     ['missing kid', () => hs({ ...header, kid: undefined }, payload)],
     ['wrong secret', () => forgeToken(header, payload, { hmacKey: 'another-secret-'.padEnd(48, 'y') })],
-    ['a tenant token on a platform route', () => hs(header, { ...payload, scope: 'tenant', tid: '01ARZ3NDEKTSV4RRFFQ69G5FAV' })],
+    [
+      'a tenant token on a platform route',
+      () => hs(header, { ...payload, scope: 'tenant', tid: '01ARZ3NDEKTSV4RRFFQ69G5FAV' }),
+    ],
     ['unknown scope', () => hs(header, { ...payload, scope: 'root' })],
     ['garbage', () => 'not-a-token'],
   ];
@@ -112,6 +120,8 @@ describe('access token verification (ES256 key pair)', () => {
   it('refuses a token signed by another EC key', async () => {
     const { header, payload } = decodeToken(valid);
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    await me(forgeToken(header, payload, { ecKey: createPrivateKey(other.export({ type: 'pkcs8', format: 'pem' })) })).expect(401);
+    await me(
+      forgeToken(header, payload, { ecKey: createPrivateKey(other.export({ type: 'pkcs8', format: 'pem' })) }),
+    ).expect(401);
   });
 });

@@ -16,7 +16,9 @@ export function forgeToken(
     const signature = createSign('SHA256').update(input).sign({ key: sign.ecKey, dsaEncoding: 'ieee-p1363' });
     return `${input}.${signature.toString('base64url')}`;
   }
-  const signature = createHmac('sha256', sign.hmacKey as string).update(input).digest('base64url');
+  const signature = createHmac('sha256', sign.hmacKey as string)
+    .update(input)
+    .digest('base64url');
   return `${input}.${signature}`;
 }
 
@@ -25,7 +27,11 @@ export interface TokenPair {
   refreshToken: string;
 }
 
-export async function loginOperator(url: string, email = OPERATOR_EMAIL, password = OPERATOR_PASSWORD): Promise<TokenPair> {
+export async function loginOperator(
+  url: string,
+  email = OPERATOR_EMAIL,
+  password = OPERATOR_PASSWORD,
+): Promise<TokenPair> {
   const res = await request(url).post('/v1/platform/auth/login').send({ email, password }).expect(200);
   return res.body as TokenPair;
 }

@@ -34,6 +34,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bufferLogs: true,
+    // Throw instead of process.exit on a boot error, so that main.ts (and tests) report it and clean up.
+    abortOnError: false,
     // Fastify's own JSON parser only; Nest's would also accept url-encoded forms.
     bodyParser: false,
   });
@@ -52,10 +54,16 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
       },
     },
   });
-  app.enableCors({ origin: config.corsOrigins.length > 0 ? config.corsOrigins : false, exposedHeaders: ['x-request-id', 'etag', 'retry-after'] });
+  app.enableCors({
+    origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
+    exposedHeaders: ['x-request-id', 'etag', 'retry-after'],
+  });
   app.useGlobalPipes(createValidationPipe());
   if (config.docsEnabled) {
-    SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json', yamlDocumentUrl: 'docs-yaml' });
+    SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
+      jsonDocumentUrl: 'docs-json',
+      yamlDocumentUrl: 'docs-yaml',
+    });
   }
   await app.init();
   await fastify.ready();

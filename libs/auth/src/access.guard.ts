@@ -17,7 +17,10 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
 
 /** Reads the access rule of a route (handler first, then controller). */
 export function accessRuleOf(reflector: Reflector, context: ExecutionContext): AccessRule | undefined {
-  return reflector.getAllAndOverride<AccessRule | undefined>(ACCESS_METADATA, [context.getHandler(), context.getClass()]);
+  return reflector.getAllAndOverride<AccessRule | undefined>(ACCESS_METADATA, [
+    context.getHandler(),
+    context.getClass(),
+  ]);
 }
 
 /**
@@ -51,7 +54,12 @@ export class AccessGuard implements CanActivate {
     if (!store) throw new Error('request context missing: the HTTP hooks did not run');
 
     if (claims.scope === 'platform') {
-      store.caller = { id: claims.sub, scope: 'platform', sessionId: claims.sid, permissions: ALL_PLATFORM_PERMISSIONS };
+      store.caller = {
+        id: claims.sub,
+        scope: 'platform',
+        sessionId: claims.sid,
+        permissions: ALL_PLATFORM_PERMISSIONS,
+      };
       return true;
     }
     const tenant = await this.tenants.resolve(claims.tid as string);

@@ -22,7 +22,10 @@ const schema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   DATA_DIR: z.string().min(1).default('.data'),
   DYNAMODB_ENDPOINT: url.optional(),
-  AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like us-east-1').default('us-east-1'),
+  AWS_REGION: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must look like us-east-1')
+    .default('us-east-1'),
   TABLE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{0,64}$/, 'only letters, digits, _ . - (at most 64 characters)')
@@ -101,7 +104,10 @@ function devSecrets(dataDir: string): { secrets: DevSecrets; generated: boolean 
   return { secrets, generated: true };
 }
 
-function jwtSettings(raw: RawConfig, devSecret: () => string): Omit<JwtSettings, 'accessTtlSeconds' | 'refreshTtlSeconds'> {
+function jwtSettings(
+  raw: RawConfig,
+  devSecret: () => string,
+): Omit<JwtSettings, 'accessTtlSeconds' | 'refreshTtlSeconds'> {
   const base = { issuer: raw.JWT_ISSUER, audience: raw.JWT_AUDIENCE };
   if (raw.JWT_PRIVATE_KEY || raw.JWT_PUBLIC_KEY) {
     if (!raw.JWT_PRIVATE_KEY) throw new ConfigError('JWT_PRIVATE_KEY', 'is required together with JWT_PUBLIC_KEY');
@@ -167,14 +173,18 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
 
   // Cursor key: its own secret, or derived from the HS256 secret; generated in development.
   let cursorSecret = raw.CURSOR_SECRET;
-  if (!cursorSecret && raw.JWT_SECRET) cursorSecret = createHmac('sha256', raw.JWT_SECRET).update('cursor').digest('base64url');
+  if (!cursorSecret && raw.JWT_SECRET)
+    cursorSecret = createHmac('sha256', raw.JWT_SECRET).update('cursor').digest('base64url');
   if (!cursorSecret) cursorSecret = fromDev('cursorSecret', 'CURSOR_SECRET');
 
   let email = raw.BOOTSTRAP_OPERATOR_EMAIL;
   let password = raw.BOOTSTRAP_OPERATOR_PASSWORD;
   if (!email || !password) {
     if (isProduction) {
-      throw new ConfigError(email ? 'BOOTSTRAP_OPERATOR_PASSWORD' : 'BOOTSTRAP_OPERATOR_EMAIL', 'is required in production');
+      throw new ConfigError(
+        email ? 'BOOTSTRAP_OPERATOR_PASSWORD' : 'BOOTSTRAP_OPERATOR_EMAIL',
+        'is required in production',
+      );
     }
     email ??= fromDev('operatorEmail', 'BOOTSTRAP_OPERATOR_EMAIL');
     if (!password) {
@@ -184,7 +194,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
   }
 
   if (raw.LLM_PROVIDER === 'openai' && !raw.LLM_BASE_URL && !raw.LLM_API_KEY) {
-    throw new ConfigError('LLM_API_KEY', 'is required when LLM_PROVIDER=openai (or set LLM_BASE_URL for a local server)');
+    throw new ConfigError(
+      'LLM_API_KEY',
+      'is required when LLM_PROVIDER=openai (or set LLM_BASE_URL for a local server)',
+    );
   }
 
   const config = new AppConfig();

@@ -9,7 +9,10 @@ export const ControlKeys = {
   slug: (slug: string) => ({ pk: `SLUG#${slug}`, sk: 'SLUG' }),
   operator: (id: string) => ({ pk: `OPERATOR#${id}`, sk: 'OPERATOR' }),
   operatorEmail: (email: string) => ({ pk: `OPEMAIL#${email.toLowerCase()}`, sk: 'OPEMAIL' }),
-  operatorSession: (operatorId: string, sessionId: string) => ({ pk: `OPERATOR#${operatorId}`, sk: `SESSION#${sessionId}` }),
+  operatorSession: (operatorId: string, sessionId: string) => ({
+    pk: `OPERATOR#${operatorId}`,
+    sk: `SESSION#${sessionId}`,
+  }),
 };
 
 export type TenantStatus = 'provisioning' | 'active' | 'suspended' | 'deleting' | 'deleted' | 'failed';

@@ -29,7 +29,14 @@ describe('CursorCodec', () => {
     const cursor = codec.encode(key, binding) as string;
     const [payload, sig] = cursor.split('.');
     const edited = Buffer.from(JSON.stringify({ ...key, pk: 'CHAT#2' })).toString('base64url');
-    for (const bad of [`${edited}.${sig}`, `${payload}.${sig.slice(0, -2)}`, 'garbage', '', `${cursor}.x`, 'a'.repeat(5000)]) {
+    for (const bad of [
+      `${edited}.${sig}`,
+      `${payload}.${sig.slice(0, -2)}`,
+      'garbage',
+      '',
+      `${cursor}.x`,
+      'a'.repeat(5000),
+    ]) {
       expect(() => codec.decode(bad, binding)).toThrow(InvalidCursorError);
     }
   });

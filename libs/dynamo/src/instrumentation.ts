@@ -88,7 +88,10 @@ export class DynamoInstrumentation {
         const stop = this.duration.startTimer({ operation });
         try {
           const result = await next(args);
-          const output = result.output as { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[]; $metadata?: { attempts?: number } };
+          const output = result.output as {
+            ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[];
+            $metadata?: { attempts?: number };
+          };
           const attempts = output.$metadata?.attempts ?? 1;
           if (attempts > 1) this.retries.inc({ operation }, attempts - 1);
           if (kind && output.ConsumedCapacity) this.recordCapacity(kind, output.ConsumedCapacity);
@@ -112,7 +115,8 @@ export class DynamoInstrumentation {
       if (!entry.TableName || !entry.CapacityUnits) continue;
       const tenant = tenantOfTable(this.tablePrefix, entry.TableName);
       this.capacity.inc({ tenant, kind }, entry.CapacityUnits);
-      for (const listener of this.listeners) listener({ tableName: entry.TableName, tenant, kind, units: entry.CapacityUnits });
+      for (const listener of this.listeners)
+        listener({ tableName: entry.TableName, tenant, kind, units: entry.CapacityUnits });
     }
   }
 }

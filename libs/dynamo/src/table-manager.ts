@@ -78,7 +78,9 @@ export class TableManager {
 
   private async create(spec: TableSpec): Promise<boolean> {
     try {
-      await this.ddb.send(new CreateTableCommand({ ...spec.create, DeletionProtectionEnabled: spec.deletionProtection }));
+      await this.ddb.send(
+        new CreateTableCommand({ ...spec.create, DeletionProtectionEnabled: spec.deletionProtection }),
+      );
       this.logger.log(`table ${spec.create.TableName}: created`);
       return true;
     } catch (error) {
@@ -146,7 +148,10 @@ export class TableManager {
   private async ensureTags(arn: string, tags: Record<string, string>, report: EnsureTableReport): Promise<void> {
     try {
       await this.ddb.send(
-        new TagResourceCommand({ ResourceArn: arn, Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }),
+        new TagResourceCommand({
+          ResourceArn: arn,
+          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+        }),
       );
     } catch (error) {
       if (!NOT_SUPPORTED.has(errorName(error)) && errorName(error) !== 'ValidationException') throw error;

@@ -53,7 +53,10 @@ export class TenantRegistry {
   }
 
   private async load(tenantId: string): Promise<ResolvedTenant | undefined> {
-    const item = await this.control.models.tenants.get({ pk: `TENANT#${tenantId}`, sk: 'TENANT' }, { consistent: true });
+    const item = await this.control.models.tenants.get(
+      { pk: `TENANT#${tenantId}`, sk: 'TENANT' },
+      { consistent: true },
+    );
     return item ? toResolvedTenant(item.toJSON() as TenantAttributes) : undefined;
   }
 }

@@ -44,7 +44,8 @@ export function renderError(error: unknown, requestId: string): Rendered {
       retryAfter: error.details.retryAfterSeconds,
     };
   }
-  if (error instanceof InvalidCursorError) return { status: 400, detail: 'invalid cursor', errors: [{ field: 'cursor', message: 'invalid cursor' }] };
+  if (error instanceof InvalidCursorError)
+    return { status: 400, detail: 'invalid cursor', errors: [{ field: 'cursor', message: 'invalid cursor' }] };
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const response = error.getResponse();

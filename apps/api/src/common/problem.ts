@@ -18,7 +18,13 @@ export interface Problem {
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-export function problem(status: number, detail: string | undefined, url: string, requestId: string, errors?: ProblemField[]): Problem {
+export function problem(
+  status: number,
+  detail: string | undefined,
+  url: string,
+  requestId: string,
+  errors?: ProblemField[],
+): Problem {
   const body: Problem = {
     type: 'about:blank',
     title: STATUS_CODES[status] ?? 'Error',

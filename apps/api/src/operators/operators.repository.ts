@@ -1,6 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ControlKeys, DynamoClients, isConditionalCheckFailed, isTransactionCanceled, type OperatorAttributes } from '@lib/dynamo';
+import {
+  ControlKeys,
+  DynamoClients,
+  isConditionalCheckFailed,
+  isTransactionCanceled,
+  type OperatorAttributes,
+} from '@lib/dynamo';
 import { ControlTableService } from '@lib/tenancy';
 import * as dynamoose from 'dynamoose';
 
@@ -107,16 +113,18 @@ export class OperatorsRepository {
   }
 
   async revokeSession(operatorId: string, sessionId: string): Promise<void> {
-    await this.clients.doc.send(
-      new UpdateCommand({
-        TableName: this.control.tableName,
-        Key: ControlKeys.operatorSession(operatorId, sessionId),
-        UpdateExpression: 'SET revoked = :true',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':true': true },
-      }),
-    ).catch((error: unknown) => {
-      if (!isConditionalCheckFailed(error)) throw error;
-    });
+    await this.clients.doc
+      .send(
+        new UpdateCommand({
+          TableName: this.control.tableName,
+          Key: ControlKeys.operatorSession(operatorId, sessionId),
+          UpdateExpression: 'SET revoked = :true',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':true': true },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!isConditionalCheckFailed(error)) throw error;
+      });
   }
 }

@@ -49,7 +49,9 @@ export class OperatorsService implements OnApplicationBootstrap {
   async login(email: string, password: string): Promise<TokenPairDto> {
     const operator = await this.repository.findByEmail(email.trim().toLowerCase());
     // Unknown email and wrong password cost the same time and give the same answer.
-    const ok = operator ? await this.hasher.verify(operator.passwordHash, password) : await this.hasher.verifyDummy(password);
+    const ok = operator
+      ? await this.hasher.verify(operator.passwordHash, password)
+      : await this.hasher.verifyDummy(password);
     if (!operator || !ok || operator.disabled) throw new DomainError('unauthenticated', INVALID_LOGIN);
     const sessionId = ulid();
     const refresh = newRefreshToken([operator.id, sessionId]);
@@ -71,7 +73,8 @@ export class OperatorsService implements OnApplicationBootstrap {
     const [operatorId, sessionId] = ids;
     const session = await this.repository.findSession(operatorId, sessionId);
     const now = Math.floor(Date.now() / 1000);
-    if (!session || session.revoked || session.expiresAt <= now) throw new DomainError('unauthenticated', INVALID_REFRESH);
+    if (!session || session.revoked || session.expiresAt <= now)
+      throw new DomainError('unauthenticated', INVALID_REFRESH);
     const presented = hashRefreshToken(refreshToken);
     if (!sameHash(presented, session.refreshHash)) {
       if (session.previousHashes.some((h) => sameHash(h, presented))) {

@@ -1,0 +1,125 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { ConfigError } from './config.errors';
+import { parseDurationSeconds } from './duration';
+import { loadConfig } from './load-config';
+
+const SECRET = 's'.repeat(40);
+const base = {
+  NODE_ENV: 'test',
+  JWT_SECRET: SECRET,
+  BOOTSTRAP_OPERATOR_EMAIL: 'op@example.com',
+  BOOTSTRAP_OPERATOR_PASSWORD: 'a long enough password',
+};
+
+function errorOf(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env, tmpdir());
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig(base, tmpdir());
+    expect(c.port).toBe(3000);
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.dynamo).toMatchObject({ region: 'us-east-1', tablePrefix: 'chat-', timeoutMs: 3000, embedded: true });
+    expect(c.jwt).toMatchObject({
+      algorithm: 'HS256',
+      issuer: 'chat-platform',
+      audience: 'chat-platform',
+      accessTtlSeconds: 900,
+      refreshTtlSeconds: 2_592_000,
+    });
+    expect(c.bodyLimitBytes).toBe(1_048_576);
+    expect(c.shutdownGraceMs).toBe(10_000);
+    expect(c.llm.provider).toBe('echo');
+    expect(c.docsEnabled).toBe(true);
+  });
+
+  it.each([
+    ['PORT', { PORT: 'eighty' }],
+    ['PORT', { PORT: '70000' }],
+    ['DYNAMODB_ENDPOINT', { DYNAMODB_ENDPOINT: 'not a url' }],
+    ['DYNAMODB_TIMEOUT_MS', { DYNAMODB_TIMEOUT_MS: '-1' }],
+    ['AWS_REGION', { AWS_REGION: 'mars' }],
+    ['TABLE_PREFIX', { TABLE_PREFIX: 'bad prefix!' }],
+    ['JWT_SECRET', { JWT_SECRET: 'short' }],
+    ['ACCESS_TOKEN_TTL', { ACCESS_TOKEN_TTL: '15 minutes' }],
+    ['REFRESH_TOKEN_TTL', { ACCESS_TOKEN_TTL: '1d', REFRESH_TOKEN_TTL: '1h' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['BOOTSTRAP_OPERATOR_EMAIL', { BOOTSTRAP_OPERATOR_EMAIL: 'nope' }],
+    ['BOOTSTRAP_OPERATOR_PASSWORD', { BOOTSTRAP_OPERATOR_PASSWORD: 'short' }],
+    ['LLM_PROVIDER', { LLM_PROVIDER: 'magic' }],
+    ['LLM_API_KEY', { LLM_PROVIDER: 'openai' }],
+    ['JWT_PUBLIC_KEY', { JWT_PRIVATE_KEY: 'x' }],
+    ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
+  ])('names %s when it is bad', (variable, env) => {
+    const error = errorOf({ ...base, ...env });
+    expect(error.variable).toBe(variable);
+    expect(error.message.startsWith(`${variable}: `)).toBe(true);
+  });
+
+  it('requires secrets and the bootstrap operator in production', () => {
+    expect(errorOf({ NODE_ENV: 'production' }).variable).toBe('JWT_SECRET');
+    expect(errorOf({ NODE_ENV: 'production', JWT_SECRET: SECRET }).variable).toBe('BOOTSTRAP_OPERATOR_EMAIL');
+    const prod = loadConfig({ ...base, NODE_ENV: 'production' }, tmpdir());
+    expect(prod.dynamo.embedded).toBe(false);
+    expect(prod.docsEnabled).toBe(false);
+  });
+
+  it('generates development secrets once, keeps them, and reports them once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    try {
+      const first = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir }, '/');
+      expect(first.generatedNotices.join('\n')).toContain(first.bootstrapOperator.password);
+      const stored = JSON.parse(readFileSync(join(dir, 'dev-secrets.json'), 'utf8')) as { operatorPassword: string };
+      expect(stored.operatorPassword).toBe(first.bootstrapOperator.password);
+      const second = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir }, '/');
+      expect(second.generatedNotices).toEqual([]);
+      expect(second.bootstrapOperator.password).toBe(first.bootstrapOperator.password);
+      expect(second.jwt.kid).toBe(first.jwt.kid);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('accepts a matching ES256 key pair and refuses a mismatched one', () => {
+    const a = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const b = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = (k: typeof a) => ({
+      JWT_PRIVATE_KEY: k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      JWT_PUBLIC_KEY: k.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    });
+    const ok = loadConfig({ ...base, JWT_SECRET: undefined, CURSOR_SECRET: SECRET, ...pem(a) }, tmpdir());
+    expect(ok.jwt.algorithm).toBe('ES256');
+    const mismatched = {
+      ...base,
+      JWT_SECRET: undefined,
+      CURSOR_SECRET: SECRET,
+      ...pem(a),
+      JWT_PUBLIC_KEY: pem(b).JWT_PUBLIC_KEY,
+    };
+    expect(errorOf(mismatched).variable).toBe('JWT_PUBLIC_KEY');
+  });
+});
+
+describe('parseDurationSeconds', () => {
+  it.each([
+    ['900', 900],
+    ['45s', 45],
+    ['15m', 900],
+    ['12h', 43200],
+    ['30d', 2_592_000],
+  ])('%s → %d', (input, seconds) => expect(parseDurationSeconds(input)).toBe(seconds));
+
+  it.each(['', '0', '-5m', '15 minutes', '1w', 'm'])('refuses %p', (input) =>
+    expect(parseDurationSeconds(input)).toBeUndefined(),
+  );
+});

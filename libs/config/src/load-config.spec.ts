@@ -57,7 +57,8 @@ describe('loadConfig', () => {
     ['BOOTSTRAP_OPERATOR_EMAIL', { BOOTSTRAP_OPERATOR_EMAIL: 'nope' }],
     ['BOOTSTRAP_OPERATOR_PASSWORD', { BOOTSTRAP_OPERATOR_PASSWORD: 'short' }],
     ['LLM_PROVIDER', { LLM_PROVIDER: 'magic' }],
-    ['LLM_API_KEY', { LLM_PROVIDER: 'openai' }],
+    ['LLM_MODEL', { LLM_PROVIDER: 'openai' }],
+    ['LLM_API_KEY', { LLM_PROVIDER: 'openai', LLM_MODEL: 'gpt-4o-mini' }],
     ['JWT_PUBLIC_KEY', { JWT_PRIVATE_KEY: 'x' }],
     ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
   ])('names %s when it is bad', (variable, env) => {

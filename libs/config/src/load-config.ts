@@ -13,6 +13,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const url = z.url({ protocol: /^https?$/ });
+const secret = z.string().refine((v) => Buffer.byteLength(v, 'utf8') >= 32, 'must be at least 32 bytes');
 
 /** Every variable the API reads, with its default. README and .env.example document the same list. */
 const schema = z.object({
@@ -33,14 +34,14 @@ const schema = z.object({
   DYNAMODB_TIMEOUT_MS: int(50, 120_000).default(3000),
   DYNAMODB_CONNECT_TIMEOUT_MS: int(50, 60_000).default(1000),
   DYNAMODB_MAX_ATTEMPTS: int(1, 10).default(3),
-  JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
+  JWT_SECRET: secret.optional(),
   JWT_PRIVATE_KEY: z.string().optional(),
   JWT_PUBLIC_KEY: z.string().optional(),
   JWT_ISSUER: z.string().min(1).default('chat-platform'),
   JWT_AUDIENCE: z.string().min(1).default('chat-platform'),
   ACCESS_TOKEN_TTL: z.string().default('15m'),
   REFRESH_TOKEN_TTL: z.string().default('30d'),
-  CURSOR_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
+  CURSOR_SECRET: secret.optional(),
   BOOTSTRAP_OPERATOR_EMAIL: z.email().optional(),
   BOOTSTRAP_OPERATOR_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(256).optional(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -51,7 +52,7 @@ const schema = z.object({
   LLM_PROVIDER: z.enum(['echo', 'openai']).default('echo'),
   LLM_BASE_URL: url.optional(),
   LLM_API_KEY: z.string().min(1).optional(),
-  LLM_MODEL: z.string().min(1).default('echo-1'),
+  LLM_MODEL: z.string().min(1).optional(),
   LLM_TIMEOUT_MS: int(100, 600_000).default(60_000),
 });
 type RawConfig = z.infer<typeof schema>;
@@ -193,6 +194,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     }
   }
 
+  if (raw.LLM_PROVIDER === 'openai' && !raw.LLM_MODEL) {
+    throw new ConfigError('LLM_MODEL', 'is required when LLM_PROVIDER=openai');
+  }
   if (raw.LLM_PROVIDER === 'openai' && !raw.LLM_BASE_URL && !raw.LLM_API_KEY) {
     throw new ConfigError(
       'LLM_API_KEY',
@@ -231,7 +235,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       provider: raw.LLM_PROVIDER,
       baseUrl: raw.LLM_BASE_URL,
       apiKey: raw.LLM_API_KEY,
-      model: raw.LLM_MODEL,
+      model: raw.LLM_MODEL ?? 'echo-1',
       timeoutMs: raw.LLM_TIMEOUT_MS,
     },
     generatedNotices: notices,

@@ -12,6 +12,8 @@ import { storeOf } from './common/http-hooks';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { OperatorsModule } from './operators/operators.module';
+import { BootReconciler } from './tenants/boot-reconciler';
+import { TenantsModule } from './tenants/tenants.module';
 
 function logContext(req: IncomingMessage): Record<string, unknown> {
   const store = storeOf(req);
@@ -33,8 +35,9 @@ export class AppModule {
         HealthModule,
         MetricsModule,
         OperatorsModule,
+        TenantsModule,
       ],
-      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
+      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, BootReconciler],
     };
   }
 }

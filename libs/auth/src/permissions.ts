@@ -21,3 +21,23 @@ export enum PlatformPermission {
 }
 
 export const ALL_PLATFORM_PERMISSIONS: ReadonlySet<string> = new Set(Object.values(PlatformPermission));
+
+export interface BuiltInRole {
+  name: 'owner' | 'admin' | 'member' | 'viewer';
+  description: string;
+  permissions: Permission[];
+}
+
+const ALL = Object.values(Permission);
+
+/** Roles seeded into every tenant; immutable (API.md "Roles"). */
+export const BUILT_IN_ROLES: readonly BuiltInRole[] = [
+  { name: 'owner', description: 'Everything, including tenant settings', permissions: ALL },
+  {
+    name: 'admin',
+    description: 'Everything but tenant settings',
+    permissions: ALL.filter((p) => p !== Permission.TenantWrite),
+  },
+  { name: 'member', description: 'Own chats: read and write', permissions: [Permission.ChatsRead, Permission.ChatsWrite] },
+  { name: 'viewer', description: 'Own chats: read only', permissions: [Permission.ChatsRead] },
+];

@@ -23,6 +23,14 @@ export interface TenantSettings {
   [key: string]: unknown;
 }
 
+/** The first tenant admin, kept on the record while the tenant is provisioning (the hash, never the password). */
+export interface PendingAdmin {
+  id: string;
+  email: string;
+  name: string;
+  passwordHash: string;
+}
+
 export interface TenantAttributes {
   pk: string;
   sk: string;
@@ -36,6 +44,7 @@ export interface TenantAttributes {
   schemaVersion: number;
   settings: TenantSettings;
   failureReason?: string;
+  pendingAdmin?: PendingAdmin;
   createdAt: string;
   updatedAt: string;
   version: number;
@@ -103,6 +112,10 @@ export class ControlTable {
           schemaVersion: { type: Number, required: true },
           settings: { type: Object },
           failureReason: String,
+          pendingAdmin: {
+            type: Object,
+            schema: { id: String, email: String, name: String, passwordHash: String },
+          },
           createdAt: { type: String, required: true },
           updatedAt: { type: String, required: true },
           version: { type: Number, required: true },

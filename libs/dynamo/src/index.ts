@@ -7,3 +7,4 @@ export * from './table-definitions';
 export * from './table-manager';
 export * from './table-names';
 export * from './control-table';
+export * from './tenant-keys';

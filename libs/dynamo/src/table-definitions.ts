@@ -1,4 +1,4 @@
-import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import type { AttributeDefinition, CreateTableCommandInput, GlobalSecondaryIndex } from '@aws-sdk/client-dynamodb';
 
 /** What a table needs beyond CreateTable: TTL, backups, protection, tags. */
 export interface TableSpec {
@@ -53,6 +53,34 @@ export function controlTableSpec(tableName: string): TableSpec {
   return singleTableSpec(tableName, { app: 'chat-platform', role: 'control' });
 }
 
-export function tenantTableSpec(tableName: string, tenantId: string): TableSpec {
-  return singleTableSpec(tableName, { app: 'chat-platform', role: 'tenant', tenantId });
+/** A generic global index `<name>` on `<name>pk`/`<name>sk`, all attributes projected. */
+export function genericIndex(name: string): { index: GlobalSecondaryIndex; attributes: AttributeDefinition[] } {
+  return {
+    index: {
+      IndexName: name,
+      KeySchema: [
+        { AttributeName: `${name}pk`, KeyType: 'HASH' },
+        { AttributeName: `${name}sk`, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    },
+    attributes: [
+      { AttributeName: `${name}pk`, AttributeType: 'S' },
+      { AttributeName: `${name}sk`, AttributeType: 'S' },
+    ],
+  };
+}
+
+/**
+ * The tenant table as of `schemaVersion` (the tenant migrations say what each version adds):
+ * 1 = keys + gsi1; 2 = + gsi2 (tenant-wide chat list by last update, for `chats:read:any`).
+ */
+export function tenantTableSpec(tableName: string, tenantId: string, schemaVersion: number): TableSpec {
+  const spec = singleTableSpec(tableName, { app: 'chat-platform', role: 'tenant', tenantId });
+  if (schemaVersion >= 2) {
+    const gsi2 = genericIndex('gsi2');
+    spec.create.AttributeDefinitions = [...(spec.create.AttributeDefinitions ?? []), ...gsi2.attributes];
+    spec.create.GlobalSecondaryIndexes = [...(spec.create.GlobalSecondaryIndexes ?? []), gsi2.index];
+  }
+  return spec;
 }

@@ -1,10 +1,12 @@
 import {
+  type AttributeDefinition,
   CreateTableCommand,
   DeleteTableCommand,
   DescribeContinuousBackupsCommand,
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
+  type GlobalSecondaryIndex,
   ListTablesCommand,
   TagResourceCommand,
   type TableDescription,
@@ -156,6 +158,41 @@ export class TableManager {
     } catch (error) {
       if (!NOT_SUPPORTED.has(errorName(error)) && errorName(error) !== 'ValidationException') throw error;
       report.skipped.push('tags');
+    }
+  }
+
+  /** Adds a global index if the table lacks it, and waits until the index is ACTIVE. Idempotent. */
+  async ensureGlobalIndex(
+    tableName: string,
+    index: GlobalSecondaryIndex,
+    attributes: AttributeDefinition[],
+  ): Promise<boolean> {
+    const table = await this.describe(tableName);
+    if (!table) throw new Error(`table ${tableName} does not exist`);
+    let created = false;
+    if (!table.GlobalSecondaryIndexes?.some((i) => i.IndexName === index.IndexName)) {
+      try {
+        await this.ddb.send(
+          new UpdateTableCommand({
+            TableName: tableName,
+            AttributeDefinitions: attributes,
+            GlobalSecondaryIndexUpdates: [{ Create: index }],
+          }),
+        );
+        created = true;
+        this.logger.log(`table ${tableName}: creating index ${index.IndexName}`);
+      } catch (error) {
+        // A concurrent run started the same index (or another table update is in progress): wait below.
+        if (!['ResourceInUseException', 'LimitExceededException'].includes(errorName(error))) throw error;
+      }
+    }
+    const deadline = Date.now() + this.maxWaitSeconds * 1000;
+    for (;;) {
+      const current = await this.describe(tableName);
+      const status = current?.GlobalSecondaryIndexes?.find((i) => i.IndexName === index.IndexName)?.IndexStatus;
+      if (status === 'ACTIVE' && current?.TableStatus === 'ACTIVE') return created;
+      if (Date.now() > deadline) throw new Error(`index ${index.IndexName} on ${tableName} not active in time`);
+      await new Promise((r) => setTimeout(r, 1000));
     }
   }
 

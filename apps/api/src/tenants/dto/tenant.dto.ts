@@ -1,0 +1,256 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  IsDefined,
+  IsEmail,
+  IsObject,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
+import { PageQueryDto } from '../../common/pagination.dto';
+
+export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$/;
+export const TENANT_STATUSES = ['provisioning', 'active', 'suspended', 'deleting', 'deleted', 'failed'] as const;
+
+export class TenantAdminDto {
+  @ApiProperty({ example: 'admin@acme.test', maxLength: 254 })
+  @IsEmail()
+  @MaxLength(254)
+  email!: string;
+
+  @ApiProperty({ example: 'Ada Admin', minLength: 1, maxLength: 100 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name!: string;
+
+  @ApiProperty({ minLength: 12, maxLength: 256, writeOnly: true })
+  @IsString()
+  @MinLength(12)
+  @MaxLength(256)
+  password!: string;
+}
+
+export class CreateTenantDto {
+  @ApiProperty({ example: 'Acme Corp', minLength: 1, maxLength: 100 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name!: string;
+
+  @ApiProperty({ example: 'acme', pattern: SLUG_PATTERN.source })
+  @IsString()
+  @Matches(SLUG_PATTERN, { message: 'slug must be 3-40 lowercase letters, digits or inner hyphens' })
+  slug!: string;
+
+  @ApiProperty({ type: TenantAdminDto })
+  @IsDefined()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => TenantAdminDto)
+  admin!: TenantAdminDto;
+}
+
+export class TenantLlmSettingsDto {
+  @ApiPropertyOptional({ enum: ['echo', 'openai'] })
+  @IsOptional()
+  @IsIn(['echo', 'openai'])
+  provider?: 'echo' | 'openai';
+
+  @ApiPropertyOptional({ example: 'https://api.openai.com/v1' })
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  @MaxLength(500)
+  baseUrl?: string;
+
+  @ApiPropertyOptional({ example: 'gpt-4o-mini' })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  model?: string;
+
+  @ApiPropertyOptional({ writeOnly: true, description: 'Stored, never returned' })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(500)
+  apiKey?: string;
+}
+
+export class TenantSettingsInputDto {
+  @ApiPropertyOptional({ type: Number, nullable: true, minimum: 0, description: 'Tokens per month; null = unlimited' })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000_000_000)
+  monthlyTokenQuota?: number | null;
+
+  @ApiPropertyOptional({ type: Number, nullable: true, minimum: 1, maximum: 3650, description: 'null = keep forever' })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsInt()
+  @Min(1)
+  @Max(3650)
+  retentionDays?: number | null;
+
+  @ApiPropertyOptional({ type: TenantLlmSettingsDto })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => TenantLlmSettingsDto)
+  llm?: TenantLlmSettingsDto;
+}
+
+export class UpdateTenantDto {
+  @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name?: string;
+
+  @ApiPropertyOptional({ enum: ['active', 'suspended'] })
+  @IsOptional()
+  @IsIn(['active', 'suspended'])
+  status?: 'active' | 'suspended';
+
+  @ApiPropertyOptional({ type: TenantSettingsInputDto })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => TenantSettingsInputDto)
+  settings?: TenantSettingsInputDto;
+}
+
+export class TenantLlmSettingsViewDto {
+  @ApiPropertyOptional({ enum: ['echo', 'openai'] })
+  provider?: 'echo' | 'openai';
+
+  @ApiPropertyOptional()
+  baseUrl?: string;
+
+  @ApiPropertyOptional()
+  model?: string;
+
+  @ApiProperty({ description: 'Whether an API key is stored (the key itself is never returned)' })
+  apiKeySet!: boolean;
+}
+
+export class TenantSettingsDto {
+  @ApiProperty({ type: Number, nullable: true })
+  monthlyTokenQuota!: number | null;
+
+  @ApiProperty({ type: Number, nullable: true })
+  retentionDays!: number | null;
+
+  @ApiPropertyOptional({ type: TenantLlmSettingsViewDto })
+  llm?: TenantLlmSettingsViewDto;
+}
+
+export class TenantDto {
+  @ApiProperty({ example: '01J9Z8Q3M5XK6B2N4P7R8S9T0V' })
+  id!: string;
+
+  @ApiProperty({ example: 'acme' })
+  slug!: string;
+
+  @ApiProperty({ example: 'Acme Corp' })
+  name!: string;
+
+  @ApiProperty({ enum: TENANT_STATUSES })
+  status!: (typeof TENANT_STATUSES)[number];
+
+  @ApiProperty({ description: 'The tenant\'s DynamoDB table (operators only)' })
+  tableName!: string;
+
+  @ApiProperty()
+  schemaVersion!: number;
+
+  @ApiProperty({ type: TenantSettingsDto })
+  settings!: TenantSettingsDto;
+
+  @ApiPropertyOptional({ description: 'Why provisioning failed (status failed only)' })
+  failureReason?: string;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  updatedAt!: string;
+}
+
+export class TenantPageDto {
+  @ApiProperty({ type: [TenantDto] })
+  items!: TenantDto[];
+
+  @ApiProperty({ type: String, nullable: true })
+  nextCursor!: string | null;
+}
+
+export class ListTenantsQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ enum: TENANT_STATUSES })
+  @IsOptional()
+  @IsIn(TENANT_STATUSES)
+  status?: (typeof TENANT_STATUSES)[number];
+}
+
+export class UsageQueryDto {
+  @ApiProperty({ example: '2026-11', pattern: '^\\d{4}-(0[1-9]|1[0-2])$' })
+  @IsString()
+  @Matches(/^\d{4}-(0[1-9]|1[0-2])$/, { message: 'month must be YYYY-MM' })
+  month!: string;
+}
+
+export class DynamoCapacityDto {
+  @ApiProperty()
+  readCapacityUnits!: number;
+
+  @ApiProperty()
+  writeCapacityUnits!: number;
+}
+
+export class UserUsageDto {
+  @ApiProperty()
+  userId!: string;
+
+  @ApiProperty()
+  inputTokens!: number;
+
+  @ApiProperty()
+  outputTokens!: number;
+
+  @ApiProperty()
+  requests!: number;
+}
+
+export class UsageDto {
+  @ApiProperty({ example: '2026-11' })
+  month!: string;
+
+  @ApiProperty()
+  inputTokens!: number;
+
+  @ApiProperty()
+  outputTokens!: number;
+
+  @ApiProperty()
+  requests!: number;
+
+  @ApiProperty({ type: [UserUsageDto] })
+  byUser!: UserUsageDto[];
+
+  @ApiProperty({ type: DynamoCapacityDto })
+  dynamodb!: DynamoCapacityDto;
+}

@@ -1,0 +1,225 @@
+import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { PasswordHasher } from '@lib/auth';
+import { AppConfig } from '@lib/config';
+import {
+  CursorCodec,
+  type CursorBinding,
+  DynamoClients,
+  TenantKeys,
+  type TenantAttributes,
+  type TenantSettings,
+  tenantTableName,
+  ControlKeys,
+} from '@lib/dynamo';
+import { DomainError } from '@lib/observability';
+import { TenantRegistry } from '@lib/tenancy';
+import { ulid } from 'ulid';
+import type { CreateTenantDto, ListTenantsQueryDto, TenantDto, TenantPageDto, UpdateTenantDto, UsageDto } from './dto/tenant.dto';
+import { LATEST_SCHEMA_VERSION, TenantProvisioner } from './tenant-provisioner';
+import { TenantsRepository } from './tenants.repository';
+
+/** Slugs that would read as the platform's own names. */
+export const RESERVED_SLUGS = new Set([
+  'admin', 'administrator', 'api', 'app', 'auth', 'billing', 'docs', 'health', 'help', 'internal', 'login',
+  'metrics', 'operator', 'operators', 'platform', 'root', 'security', 'static', 'status', 'support', 'system', 'www',
+]);
+
+/** How long a create waits for provisioning before answering 202. */
+const PROVISION_WAIT_MS = 15_000;
+
+export interface CreateResult {
+  tenant: TenantDto;
+  finished: boolean;
+}
+
+export function toTenantDto(t: TenantAttributes): TenantDto {
+  const llm = t.settings?.llm as { provider?: 'echo' | 'openai'; baseUrl?: string; model?: string; apiKey?: string } | undefined;
+  return {
+    id: t.id,
+    slug: t.slug,
+    name: t.name,
+    status: t.status,
+    tableName: t.tableName,
+    schemaVersion: t.schemaVersion,
+    settings: {
+      monthlyTokenQuota: t.settings?.monthlyTokenQuota ?? null,
+      retentionDays: t.settings?.retentionDays ?? null,
+      ...(llm ? { llm: { provider: llm.provider, baseUrl: llm.baseUrl, model: llm.model, apiKeySet: Boolean(llm.apiKey) } } : {}),
+    },
+    ...(t.status === 'failed' && t.failureReason ? { failureReason: t.failureReason } : {}),
+    createdAt: t.createdAt,
+    updatedAt: t.updatedAt,
+  };
+}
+
+/** The operator's view of tenants: onboarding, lifecycle, usage. */
+@Injectable()
+export class TenantsService implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(TenantsService.name);
+  /** Background work started by requests (provisioning past the wait, deletions), awaited at shutdown. */
+  private readonly background = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly repository: TenantsRepository,
+    private readonly provisioner: TenantProvisioner,
+    private readonly registry: TenantRegistry,
+    private readonly hasher: PasswordHasher,
+    private readonly cursors: CursorCodec,
+    private readonly clients: DynamoClients,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** The boot reconciler (API only): finishes tenants left provisioning or deleting by a crash. */
+  reconcileInBackground(): void {
+    this.track(
+      this.provisioner
+        .reconcile(false)
+        .then((r) => {
+          const total = r.provisioned.length + r.deleted.length + r.failed.length;
+          if (total > 0) {
+            this.logger.log(`reconciled: ${r.provisioned.length} provisioned, ${r.deleted.length} deleted, ${r.failed.length} not finished`);
+          }
+        })
+        .catch((e: unknown) => this.logger.warn(`boot reconciler did not finish: ${(e as Error).message}`)),
+    );
+  }
+
+  /** Background provisioning and deletions finish before the process stops. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await Promise.allSettled([...this.background]);
+  }
+
+  async create(dto: CreateTenantDto): Promise<CreateResult> {
+    if (RESERVED_SLUGS.has(dto.slug)) {
+      throw new DomainError('invalid_input', 'the request is not valid', { errors: [{ field: 'slug', message: 'slug is reserved' }] });
+    }
+    const id = ulid();
+    const now = new Date().toISOString();
+    const record: TenantAttributes = {
+      ...ControlKeys.tenant(id),
+      ...ControlKeys.tenantIndex(now, id),
+      id,
+      slug: dto.slug,
+      name: dto.name.trim(),
+      status: 'provisioning',
+      tableName: tenantTableName(this.config.dynamo.tablePrefix, id),
+      schemaVersion: LATEST_SCHEMA_VERSION,
+      settings: { monthlyTokenQuota: null, retentionDays: null },
+      pendingAdmin: {
+        id: ulid(),
+        email: dto.admin.email.trim().toLowerCase(),
+        name: dto.admin.name.trim(),
+        passwordHash: await this.hasher.hash(dto.admin.password),
+      },
+      createdAt: now,
+      updatedAt: now,
+      version: 1,
+    };
+    if (!(await this.repository.createWithSlug(record))) throw new DomainError('conflict', 'slug already taken');
+    this.provisioner.crashPoint('record');
+    const run = this.track(this.provisioner.provision(id));
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), PROVISION_WAIT_MS).unref());
+    const outcome = await Promise.race([run, timeout]);
+    if (outcome === 'timeout' || !outcome) return { tenant: toTenantDto(record), finished: false };
+    return { tenant: toTenantDto(outcome), finished: outcome.status === 'active' };
+  }
+
+  async list(query: ListTenantsQueryDto, operatorId: string): Promise<TenantPageDto> {
+    const binding: CursorBinding = { tenant: 'platform', list: `tenants:${query.status ?? 'all'}`, caller: operatorId };
+    const start = query.cursor ? this.cursors.decode(query.cursor, binding) : undefined;
+    const page = await this.repository.list(query.limit, start, query.status ? [query.status] : undefined);
+    return { items: page.items.map(toTenantDto), nextCursor: this.cursors.encode(page.lastKey, binding) };
+  }
+
+  async get(id: string): Promise<TenantAttributes> {
+    const tenant = await this.repository.get(id);
+    if (!tenant) throw new DomainError('not_found', 'tenant not found');
+    return tenant;
+  }
+
+  /** Name, status (active ⇄ suspended) and settings, under optimistic locking (If-Match or the read version). */
+  async update(id: string, dto: UpdateTenantDto, ifMatch: number | undefined): Promise<TenantAttributes> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.get(id);
+      if (ifMatch !== undefined && current.version !== ifMatch) throw new DomainError('precondition_failed', 'the tenant was changed since you read it');
+      if (dto.status && !['active', 'suspended'].includes(current.status)) {
+        throw new DomainError('conflict', `a ${current.status} tenant cannot be made ${dto.status}`);
+      }
+      const changes: Partial<TenantAttributes> = {};
+      if (dto.name !== undefined) changes.name = dto.name.trim();
+      if (dto.status !== undefined) changes.status = dto.status;
+      if (dto.settings !== undefined) changes.settings = mergeSettings(current.settings, dto.settings);
+      const updated = await this.repository.update(id, changes, {
+        expectedVersion: current.version,
+        fromStatuses: dto.status ? ['active', 'suspended'] : undefined,
+      });
+      if (updated) {
+        this.registry.remember(updated);
+        if (dto.status && dto.status !== current.status) this.logger.log(`tenant ${updated.slug} (${id}) ${dto.status}`);
+        return updated;
+      }
+      if (ifMatch !== undefined) throw new DomainError('precondition_failed', 'the tenant was changed since you read it');
+    }
+    throw new DomainError('conflict', 'the tenant is being changed concurrently; retry');
+  }
+
+  /** Marks the tenant deleting and drops its table in the background; deleting twice is not an error. */
+  async delete(id: string): Promise<TenantAttributes> {
+    const current = await this.get(id);
+    if (current.status === 'deleted' || current.status === 'deleting') return current;
+    const deleting =
+      (await this.repository.update(id, { status: 'deleting' }, { fromStatuses: ['provisioning', 'active', 'suspended', 'failed'] })) ??
+      (await this.get(id));
+    this.registry.remember(deleting);
+    if (deleting.status === 'deleting') {
+      this.track(this.provisioner.drop(id).catch((e: unknown) => this.logger.error(`tenant ${id} deletion not finished: ${(e as Error).message}`)));
+    }
+    return deleting;
+  }
+
+  /** Token counters and DynamoDB consumed capacity of a month, from the tenant's own table. */
+  async usage(id: string, month: string): Promise<UsageDto> {
+    const tenant = await this.get(id);
+    const empty: UsageDto = { month, inputTokens: 0, outputTokens: 0, requests: 0, byUser: [], dynamodb: { readCapacityUnits: 0, writeCapacityUnits: 0 } };
+    if (!['active', 'suspended'].includes(tenant.status)) return empty;
+    const { Items = [] } = await this.clients.doc.send(
+      new QueryCommand({
+        TableName: tenant.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': TenantKeys.usage(month, 'TOTAL').pk },
+        Limit: 1000,
+      }),
+    );
+    const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+    const total = Items.find((i) => i.sk === 'TOTAL') ?? {};
+    return {
+      month,
+      inputTokens: num(total.inputTokens),
+      outputTokens: num(total.outputTokens),
+      requests: num(total.requests),
+      byUser: Items.filter((i) => String(i.sk).startsWith('USER#')).map((i) => ({
+        userId: String(i.sk).slice(5),
+        inputTokens: num(i.inputTokens),
+        outputTokens: num(i.outputTokens),
+        requests: num(i.requests),
+      })),
+      dynamodb: { readCapacityUnits: num(total.readCapacityUnits), writeCapacityUnits: num(total.writeCapacityUnits) },
+    };
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.background.add(promise);
+    void promise.finally(() => this.background.delete(promise)).catch(() => undefined);
+    return promise;
+  }
+}
+
+function mergeSettings(current: TenantSettings | undefined, input: NonNullable<UpdateTenantDto['settings']>): TenantSettings {
+  const merged: TenantSettings = { monthlyTokenQuota: null, retentionDays: null, ...(current ?? {}) };
+  if (input.monthlyTokenQuota !== undefined) merged.monthlyTokenQuota = input.monthlyTokenQuota;
+  if (input.retentionDays !== undefined) merged.retentionDays = input.retentionDays;
+  if (input.llm !== undefined) merged.llm = { ...((current?.llm as object | undefined) ?? {}), ...input.llm };
+  return merged;
+}
+

@@ -50,19 +50,33 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
     expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual(['gsi1', 'gsi2']);
 
     const roles = await clients.doc.send(
-      new QueryCommand({ TableName: res.body.tableName, IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :p', ExpressionAttributeValues: { ':p': 'ROLES' } }),
+      new QueryCommand({
+        TableName: res.body.tableName,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': 'ROLES' },
+      }),
     );
     expect(roles.Items?.map((r) => r.name).sort()).toEqual(['admin', 'member', 'owner', 'viewer']);
     const owner = roles.Items?.find((r) => r.name === 'owner');
     expect(owner?.permissions).toHaveLength(11);
 
-    const marker = await clients.doc.send(new GetCommand({ TableName: res.body.tableName, Key: { pk: `EMAIL#admin@${slug}.test`, sk: 'EMAIL' } }));
-    const admin = await clients.doc.send(new GetCommand({ TableName: res.body.tableName, Key: { pk: `USER#${marker.Item?.ownerId}`, sk: 'USER' } }));
+    const marker = await clients.doc.send(
+      new GetCommand({ TableName: res.body.tableName, Key: { pk: `EMAIL#admin@${slug}.test`, sk: 'EMAIL' } }),
+    );
+    const admin = await clients.doc.send(
+      new GetCommand({ TableName: res.body.tableName, Key: { pk: `USER#${marker.Item?.ownerId}`, sk: 'USER' } }),
+    );
     expect(admin.Item).toMatchObject({ email: `admin@${slug}.test`, roleIds: [owner?.id], disabled: false });
     expect(admin.Item?.passwordHash).toMatch(/^\$argon2id\$/);
 
     // The record no longer carries the pending admin.
-    const record = await clients.doc.send(new GetCommand({ TableName: `${t.config.dynamo.tablePrefix}platform`, Key: { pk: `TENANT#${res.body.id}`, sk: 'TENANT' } }));
+    const record = await clients.doc.send(
+      new GetCommand({
+        TableName: `${t.config.dynamo.tablePrefix}platform`,
+        Key: { pk: `TENANT#${res.body.id}`, sk: 'TENANT' },
+      }),
+    );
     expect(record.Item?.pendingAdmin).toBeUndefined();
     expect(JSON.stringify(res.body)).not.toContain('argon2');
   });
@@ -74,11 +88,22 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
     ['a reserved slug', tenantBody('platform')],
     ['a reserved slug (api)', tenantBody('api')],
     ['an unknown field', { ...tenantBody(), plan: 'gold' }],
-    ['an unknown admin field', tenantBody(uniqueSlug(), { admin: { email: 'a@b.test', name: 'A', password: 'a-very-good-password', roleIds: ['x'] } })],
+    [
+      'an unknown admin field',
+      tenantBody(uniqueSlug(), {
+        admin: { email: 'a@b.test', name: 'A', password: 'a-very-good-password', roleIds: ['x'] },
+      }),
+    ],
     ['an oversized name', tenantBody(uniqueSlug(), { name: 'x'.repeat(101) })],
     ['an empty name', tenantBody(uniqueSlug(), { name: '' })],
-    ['a short admin password', tenantBody(uniqueSlug(), { admin: { email: 'a@b.test', name: 'A', password: 'short' } })],
-    ['a bad admin email', tenantBody(uniqueSlug(), { admin: { email: 'nope', name: 'A', password: 'a-very-good-password' } })],
+    [
+      'a short admin password',
+      tenantBody(uniqueSlug(), { admin: { email: 'a@b.test', name: 'A', password: 'short' } }),
+    ],
+    [
+      'a bad admin email',
+      tenantBody(uniqueSlug(), { admin: { email: 'nope', name: 'A', password: 'a-very-good-password' } }),
+    ],
     ['a missing admin', { name: 'x', slug: uniqueSlug() }],
   ])('refuses %s with 400 naming the field, creating nothing', async (_name, body) => {
     const before = (await tenantTables()).length;
@@ -91,7 +116,9 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
     const slug = uniqueSlug('race');
     const before = (await tenantTables()).length;
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => api().post('/v1/tenants').auth(token, { type: 'bearer' }).send(tenantBody(slug))),
+      Array.from({ length: 20 }, () =>
+        api().post('/v1/tenants').auth(token, { type: 'bearer' }).send(tenantBody(slug)),
+      ),
     );
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);
     expect(results.filter((r) => r.status === 409)).toHaveLength(19);
@@ -99,7 +126,11 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
   });
 
   it('lists tenants newest first with signed cursors bound to the list', async () => {
-    const created = [await createTenant(t.url, token), await createTenant(t.url, token), await createTenant(t.url, token)];
+    const created = [
+      await createTenant(t.url, token),
+      await createTenant(t.url, token),
+      await createTenant(t.url, token),
+    ];
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
@@ -113,8 +144,16 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
       cursor = res.body.nextCursor;
       if (cursor) {
         // The same cursor on another list (status filter) is refused.
-        await api().get('/v1/tenants').query({ limit: 2, cursor, status: 'active' }).auth(token, { type: 'bearer' }).expect(400);
-        await api().get('/v1/tenants').query({ limit: 2, cursor: `${cursor}x` }).auth(token, { type: 'bearer' }).expect(400);
+        await api()
+          .get('/v1/tenants')
+          .query({ limit: 2, cursor, status: 'active' })
+          .auth(token, { type: 'bearer' })
+          .expect(400);
+        await api()
+          .get('/v1/tenants')
+          .query({ limit: 2, cursor: `${cursor}x` })
+          .auth(token, { type: 'bearer' })
+          .expect(400);
       }
     } while (cursor);
     expect(seen).toEqual(expect.arrayContaining(created.map((c) => c.id)));
@@ -136,13 +175,21 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
     const etag = read.headers.etag as string;
     expect(etag).toMatch(/^"\d+"$/);
     const results = await Promise.all(
-      ['First', 'Second'].map((name) => api().patch(`/v1/tenants/${tenant.id}`).set('if-match', etag).auth(token, { type: 'bearer' }).send({ name })),
+      ['First', 'Second'].map((name) =>
+        api().patch(`/v1/tenants/${tenant.id}`).set('if-match', etag).auth(token, { type: 'bearer' }).send({ name }),
+      ),
     );
     expect(results.map((r) => r.status).sort()).toEqual([200, 412]);
     const updated = await api()
       .patch(`/v1/tenants/${tenant.id}`)
       .auth(token, { type: 'bearer' })
-      .send({ settings: { monthlyTokenQuota: 1000, retentionDays: 30, llm: { provider: 'openai', model: 'm', apiKey: 'sk-secret-key' } } })
+      .send({
+        settings: {
+          monthlyTokenQuota: 1000,
+          retentionDays: 30,
+          llm: { provider: 'openai', model: 'm', apiKey: 'sk-secret-key' },
+        },
+      })
       .expect(200);
     expect(updated.body.settings).toEqual({
       monthlyTokenQuota: 1000,
@@ -150,19 +197,40 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
       llm: { provider: 'openai', model: 'm', apiKeySet: true },
     });
     expect(JSON.stringify(updated.body)).not.toContain('sk-secret-key');
-    await api().patch(`/v1/tenants/${tenant.id}`).auth(token, { type: 'bearer' }).send({ settings: { retentionDays: 0 } }).expect(400);
-    await api().patch(`/v1/tenants/${tenant.id}`).auth(token, { type: 'bearer' }).send({ status: 'deleted' }).expect(400);
+    await api()
+      .patch(`/v1/tenants/${tenant.id}`)
+      .auth(token, { type: 'bearer' })
+      .send({ settings: { retentionDays: 0 } })
+      .expect(400);
+    await api()
+      .patch(`/v1/tenants/${tenant.id}`)
+      .auth(token, { type: 'bearer' })
+      .send({ status: 'deleted' })
+      .expect(400);
     await api().patch(`/v1/tenants/${tenant.id}`).auth(token, { type: 'bearer' }).send({ version: 3 }).expect(400);
-    await api().patch(`/v1/tenants/${tenant.id}`).set('if-match', 'garbage').auth(token, { type: 'bearer' }).send({ name: 'x' }).expect(400);
+    await api()
+      .patch(`/v1/tenants/${tenant.id}`)
+      .set('if-match', 'garbage')
+      .auth(token, { type: 'bearer' })
+      .send({ name: 'x' })
+      .expect(400);
   });
 
   it('suspends and resumes a tenant; the registry sees it at once on this instance', async () => {
     const tenant = await createTenant(t.url, token);
-    const suspended = await api().patch(`/v1/tenants/${tenant.id}`).auth(token, { type: 'bearer' }).send({ status: 'suspended' }).expect(200);
+    const suspended = await api()
+      .patch(`/v1/tenants/${tenant.id}`)
+      .auth(token, { type: 'bearer' })
+      .send({ status: 'suspended' })
+      .expect(200);
     expect(suspended.body.status).toBe('suspended');
     const { TenantRegistry } = await import('@lib/tenancy');
     expect((await t.app.get(TenantRegistry).resolve(tenant.id))?.status).toBe('suspended');
-    await api().patch(`/v1/tenants/${tenant.id}`).auth(token, { type: 'bearer' }).send({ status: 'active' }).expect(200);
+    await api()
+      .patch(`/v1/tenants/${tenant.id}`)
+      .auth(token, { type: 'bearer' })
+      .send({ status: 'active' })
+      .expect(200);
     expect((await t.app.get(TenantRegistry).resolve(tenant.id))?.status).toBe('active');
   });
 
@@ -179,7 +247,11 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
     expect(await tenantTables()).not.toContain(tenant.tableName);
     await api().delete(`/v1/tenants/${tenant.id}`).auth(token, { type: 'bearer' }).expect(202);
     await api().post('/v1/tenants').auth(token, { type: 'bearer' }).send(tenantBody(tenant.slug)).expect(409);
-    await api().patch(`/v1/tenants/${tenant.id}`).auth(token, { type: 'bearer' }).send({ status: 'active' }).expect(409);
+    await api()
+      .patch(`/v1/tenants/${tenant.id}`)
+      .auth(token, { type: 'bearer' })
+      .send({ status: 'active' })
+      .expect(409);
   });
 
   it('a failing table creation marks the tenant failed with the reason; reconcile finishes it', async () => {
@@ -187,7 +259,9 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
     clients.ddb.middlewareStack.add(
       (next, context) => async (args) => {
         if (refuse && context.commandName === 'CreateTableCommand') {
-          throw Object.assign(new Error('Subscriber limit exceeded: table quota reached'), { name: 'LimitExceededException' });
+          throw Object.assign(new Error('Subscriber limit exceeded: table quota reached'), {
+            name: 'LimitExceededException',
+          });
         }
         return next(args);
       },
@@ -211,9 +285,24 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
 
   it('usage: zeros for a new tenant; month validated', async () => {
     const tenant = await createTenant(t.url, token);
-    const res = await api().get(`/v1/tenants/${tenant.id}/usage`).query({ month: '2026-11' }).auth(token, { type: 'bearer' }).expect(200);
-    expect(res.body).toEqual({ month: '2026-11', inputTokens: 0, outputTokens: 0, requests: 0, byUser: [], dynamodb: { readCapacityUnits: 0, writeCapacityUnits: 0 } });
-    await api().get(`/v1/tenants/${tenant.id}/usage`).query({ month: '2026-13' }).auth(token, { type: 'bearer' }).expect(400);
+    const res = await api()
+      .get(`/v1/tenants/${tenant.id}/usage`)
+      .query({ month: '2026-11' })
+      .auth(token, { type: 'bearer' })
+      .expect(200);
+    expect(res.body).toEqual({
+      month: '2026-11',
+      inputTokens: 0,
+      outputTokens: 0,
+      requests: 0,
+      byUser: [],
+      dynamodb: { readCapacityUnits: 0, writeCapacityUnits: 0 },
+    });
+    await api()
+      .get(`/v1/tenants/${tenant.id}/usage`)
+      .query({ month: '2026-13' })
+      .auth(token, { type: 'bearer' })
+      .expect(400);
     await api().get(`/v1/tenants/${tenant.id}/usage`).auth(token, { type: 'bearer' }).expect(400);
   });
 
@@ -231,7 +320,9 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
       ['get', `/v1/tenants/${tenant.id}/usage?month=2026-11`],
     ];
     for (const [method, path, body] of routes) {
-      const call = (api() as unknown as Record<string, (p: string) => request.Test>)[method](path).auth(tenantToken, { type: 'bearer' });
+      const call = (api() as unknown as Record<string, (p: string) => request.Test>)
+        [method](path)
+        .auth(tenantToken, { type: 'bearer' });
       const res = await (body ? call.send(body) : call);
       expect([method, path, res.status]).toEqual([method, path, 403]);
     }

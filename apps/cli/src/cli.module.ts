@@ -5,6 +5,7 @@ import { DynamoModule } from '@lib/dynamo';
 import { ObservabilityModule } from '@lib/observability';
 import { TenancyModule } from '@lib/tenancy';
 import { OperatorsModule } from '@app/operators/operators.module';
+import { TenantsModule } from '@app/tenants/tenants.module';
 
 /** The same modules and services as the API, without HTTP. */
 @Module({})
@@ -19,6 +20,7 @@ export class CliModule {
         TenancyModule,
         AuthModule,
         OperatorsModule,
+        TenantsModule,
       ],
     };
   }

@@ -1,42 +1,16 @@
 import 'reflect-metadata';
-import type { INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { type AppConfig, ConfigError, loadConfig } from '@lib/config';
+import { ConfigError } from '@lib/config';
 import { TableManager } from '@lib/dynamo';
-import { DynamoDbLocal, DynamoDbLocalError, readEmbeddedEndpoint } from '@lib/dynamo/local';
+import { DynamoDbLocalError } from '@lib/dynamo/local';
+import { DomainError } from '@lib/observability';
 import { OperatorsService } from '@app/operators/operators.service';
 import { Command, CommanderError } from 'commander';
-import { join } from 'node:path';
-import { CliModule } from './cli.module';
-
-/** Runs `fn` with the application context: the same services as the API, on the same DynamoDB. */
-async function withContext<T>(fn: (ctx: INestApplicationContext, config: AppConfig) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  let local: DynamoDbLocal | undefined;
-  if (config.dynamo.embedded) {
-    // Use the running API's embedded database when there is one; otherwise start it on the same data.
-    const running = await readEmbeddedEndpoint(config.dataDir);
-    if (running) config.dynamo.endpoint = running;
-    else {
-      local = await DynamoDbLocal.start({ dbPath: join(config.dataDir, 'dynamodb') });
-      config.dynamo.endpoint = local.endpoint;
-    }
-  }
-  const ctx = await NestFactory.createApplicationContext(CliModule.forRoot(config), {
-    logger: ['error', 'warn'],
-    abortOnError: false,
-  });
-  try {
-    return await fn(ctx, config);
-  } finally {
-    await ctx.close();
-    await local?.stop();
-  }
-}
+import { CliError, withContext } from './cli-context';
+import { registerTenantCommands } from './tenant-commands';
 
 export function buildProgram(): Command {
   const program = new Command('chat-platform')
-    .description('Operator CLI of the chat platform (same services as the API). Reads the same environment variables.')
+    .description('Operator CLI of the chat platform: the same services as the API, configured by the same environment.')
     .showHelpAfterError();
 
   program
@@ -51,8 +25,9 @@ export function buildProgram(): Command {
       if (!password || password.length < 12 || password.length > 256) {
         throw new CliError("set OPERATOR_PASSWORD (12 to 256 characters) to the new operator's password");
       }
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(opts.email)) throw new CliError(`not an email address: ${opts.email}`);
       await withContext(async (ctx) => {
-        const created = await ctx.get(OperatorsService).create(opts.email, opts.name, password);
+        const created = await ctx.get(OperatorsService, { strict: false }).create(opts.email, opts.name, password);
         if (!created) throw new CliError(`an operator with email ${opts.email} already exists`);
         process.stdout.write(`created operator ${created.id} <${created.email}>\n`);
       });
@@ -64,10 +39,9 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       await withContext(async (ctx, config) => {
-        const tables = ctx.get(TableManager);
-        const names = await tables.listTables(config.dynamo.tablePrefix);
+        const tables = ctx.get(TableManager, { strict: false });
         const rows = [];
-        for (const name of names) {
+        for (const name of await tables.listTables(config.dynamo.tablePrefix)) {
           const d = await tables.describe(name);
           rows.push({
             name,
@@ -84,27 +58,23 @@ export function buildProgram(): Command {
       });
     });
 
+  registerTenantCommands(program, withContext);
   return program;
 }
 
-class CliError extends Error {}
-
-async function main(argv: string[]): Promise<number> {
+export async function run(argv: string[]): Promise<number> {
   const program = buildProgram().exitOverride();
   try {
     await program.parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof CliError || error instanceof ConfigError || error instanceof DynamoDbLocalError) {
-      process.stderr.write(`error: ${error.message}\n`);
-      return 1;
-    }
+    const known = [CliError, ConfigError, DynamoDbLocalError, DomainError].some((k) => error instanceof k);
     process.stderr.write(`error: ${(error as Error).message}\n`);
-    return 2;
+    return known ? 1 : 2;
   }
 }
 
 if (require.main === module) {
-  void main(process.argv).then((code) => process.exit(code));
+  void run(process.argv).then((code) => process.exit(code));
 }

@@ -38,6 +38,10 @@ export const BUILT_IN_ROLES: readonly BuiltInRole[] = [
     description: 'Everything but tenant settings',
     permissions: ALL.filter((p) => p !== Permission.TenantWrite),
   },
-  { name: 'member', description: 'Own chats: read and write', permissions: [Permission.ChatsRead, Permission.ChatsWrite] },
+  {
+    name: 'member',
+    description: 'Own chats: read and write',
+    permissions: [Permission.ChatsRead, Permission.ChatsWrite],
+  },
   { name: 'viewer', description: 'Own chats: read only', permissions: [Permission.ChatsRead] },
 ];

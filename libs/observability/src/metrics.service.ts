@@ -25,6 +25,15 @@ export class MetricsService {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // prom-client names three gauges `*_total`, which Prometheus reserves for counters (promtool flags them);
+    // the same figures are in `nodejs_active_handles`, `nodejs_active_requests`, `nodejs_active_resources`.
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ]) {
+      this.registry.removeSingleMetric(name);
+    }
   }
 
   observeHttp(method: string, route: string, status: number, seconds: number): void {

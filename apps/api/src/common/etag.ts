@@ -10,6 +10,9 @@ export function setEtag(reply: FastifyReply, version: number): void {
 export function parseIfMatch(header: string | undefined): number | undefined {
   if (header === undefined) return undefined;
   const match = /^(?:W\/)?"(\d{1,12})"$/.exec(header.trim());
-  if (!match) throw new DomainError('invalid_input', 'If-Match must be an ETag such as "3"', { errors: [{ field: 'If-Match', message: 'malformed ETag' }] });
+  if (!match)
+    throw new DomainError('invalid_input', 'If-Match must be an ETag such as "3"', {
+      errors: [{ field: 'If-Match', message: 'malformed ETag' }],
+    });
   return Number(match[1]);
 }

@@ -64,7 +64,10 @@ export class TenantProvisioner {
     let tenant = await this.repository.get(tenantId);
     if (!tenant) return undefined;
     if (tenant.status === 'failed' && retryFailed) {
-      tenant = (await this.repository.update(tenantId, { status: 'provisioning' }, { fromStatuses: ['failed'] }, ['failureReason'])) ?? tenant;
+      tenant =
+        (await this.repository.update(tenantId, { status: 'provisioning' }, { fromStatuses: ['failed'] }, [
+          'failureReason',
+        ])) ?? tenant;
     }
     if (tenant.status !== 'provisioning') return tenant;
     try {
@@ -88,7 +91,11 @@ export class TenantProvisioner {
       if (isDynamoUnavailable(error)) throw error;
       const reason = reasonOf(error);
       this.logger.error(`tenant ${tenant.slug} (${tenantId}) provisioning failed: ${reason}`);
-      const failed = await this.repository.update(tenantId, { status: 'failed', failureReason: reason }, { fromStatuses: ['provisioning'] });
+      const failed = await this.repository.update(
+        tenantId,
+        { status: 'failed', failureReason: reason },
+        { fromStatuses: ['provisioning'] },
+      );
       return failed ?? (await this.repository.get(tenantId));
     }
   }
@@ -98,7 +105,9 @@ export class TenantProvisioner {
     const tenant = await this.repository.get(tenantId);
     if (!tenant || tenant.status !== 'deleting') return tenant;
     await this.tables.dropTable(tenant.tableName);
-    const deleted = await this.repository.update(tenantId, { status: 'deleted' }, { fromStatuses: ['deleting'] }, ['pendingAdmin']);
+    const deleted = await this.repository.update(tenantId, { status: 'deleted' }, { fromStatuses: ['deleting'] }, [
+      'pendingAdmin',
+    ]);
     const final = deleted ?? (await this.repository.get(tenantId));
     if (final) this.registry.remember(final);
     this.logger.log(`tenant ${tenant.slug} (${tenantId}) deleted`);
@@ -108,15 +117,22 @@ export class TenantProvisioner {
   /** Finishes every half-done tenant; with `retryFailed`, failed provisionings are retried too. */
   async reconcile(retryFailed: boolean, concurrency = 4): Promise<ReconcileReport> {
     const report: ReconcileReport = { provisioned: [], deleted: [], failed: [] };
-    const statuses: TenantAttributes['status'][] = retryFailed ? ['provisioning', 'deleting', 'failed'] : ['provisioning', 'deleting'];
+    const statuses: TenantAttributes['status'][] = retryFailed
+      ? ['provisioning', 'deleting', 'failed']
+      : ['provisioning', 'deleting'];
     const pending: TenantAttributes[] = [];
     for await (const tenant of this.repository.all(statuses)) pending.push(tenant);
     await runPool(pending, concurrency, async (tenant) => {
       try {
-        const result = tenant.status === 'deleting' ? await this.drop(tenant.id) : await this.provision(tenant.id, retryFailed);
+        const result =
+          tenant.status === 'deleting' ? await this.drop(tenant.id) : await this.provision(tenant.id, retryFailed);
         if (result?.status === 'active') report.provisioned.push(tenant.id);
         else if (result?.status === 'deleted') report.deleted.push(tenant.id);
-        else report.failed.push({ id: tenant.id, reason: result?.failureReason ?? `still ${result?.status ?? 'missing'}` });
+        else
+          report.failed.push({
+            id: tenant.id,
+            reason: result?.failureReason ?? `still ${result?.status ?? 'missing'}`,
+          });
       } catch (error) {
         report.failed.push({ id: tenant.id, reason: reasonOf(error) });
       }
@@ -151,7 +167,16 @@ export class TenantProvisioner {
       } catch (e) {
         error = reasonOf(e);
       }
-      const progress = { done: ++done, total: behind.length, tenantId: tenant.id, slug: tenant.slug, from, to: version, ok: !error, error };
+      const progress = {
+        done: ++done,
+        total: behind.length,
+        tenantId: tenant.id,
+        slug: tenant.slug,
+        from,
+        to: version,
+        ok: !error,
+        error,
+      };
       results.push(progress);
       onProgress(progress);
     });

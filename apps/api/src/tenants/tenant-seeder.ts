@@ -104,7 +104,9 @@ export class TenantSeeder {
   }
 
   private async ownerOf(tableName: string, key: { pk: string; sk: string }): Promise<string> {
-    const { Item } = await this.clients.doc.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
+    const { Item } = await this.clients.doc.send(
+      new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }),
+    );
     if (!Item) throw new Error(`marker ${key.pk} vanished during seeding`);
     return Item.ownerId as string;
   }

@@ -1,11 +1,40 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiConflictResponse, ApiCreatedResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  HttpStatus,
+  Param,
+  Patch,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Authenticated, CurrentCaller, PlatformPermission } from '@lib/auth';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
 import { TenantIdParamDto } from './dto/tenant-id-param.dto';
-import { CreateTenantDto, ListTenantsQueryDto, TenantDto, TenantPageDto, UpdateTenantDto, UsageDto, UsageQueryDto } from './dto/tenant.dto';
+import {
+  CreateTenantDto,
+  ListTenantsQueryDto,
+  TenantDto,
+  TenantPageDto,
+  UpdateTenantDto,
+  UsageDto,
+  UsageQueryDto,
+} from './dto/tenant.dto';
 import { toTenantDto, TenantsService } from './tenants.service';
 
 @ApiTags('tenants')
@@ -35,7 +64,10 @@ export class TenantsController {
   @Authenticated({ scope: 'platform', permission: PlatformPermission.TenantsRead })
   @ApiOkResponse({ type: TenantDto })
   @ApiNotFoundResponse()
-  async get(@Param() { tenantId }: TenantIdParamDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<TenantDto> {
+  async get(
+    @Param() { tenantId }: TenantIdParamDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TenantDto> {
     const tenant = await this.tenants.get(tenantId);
     setEtag(reply, tenant.version);
     return toTenantDto(tenant);
@@ -59,7 +91,10 @@ export class TenantsController {
   @Delete(':tenantId')
   @Authenticated({ scope: 'platform', permission: PlatformPermission.TenantsWrite })
   @HttpCode(HttpStatus.ACCEPTED)
-  @ApiAcceptedResponse({ type: TenantDto, description: 'Status deleting (then deleted); deleting twice is not an error' })
+  @ApiAcceptedResponse({
+    type: TenantDto,
+    description: 'Status deleting (then deleted); deleting twice is not an error',
+  })
   async delete(@Param() { tenantId }: TenantIdParamDto): Promise<TenantDto> {
     return toTenantDto(await this.tenants.delete(tenantId));
   }

@@ -37,6 +37,12 @@ export class TenantsRepository {
     return item ? (item.toJSON() as TenantAttributes) : undefined;
   }
 
+  /** The tenant that owns `slug` (deleted tenants keep their slug). */
+  async getBySlug(slug: string): Promise<TenantAttributes | undefined> {
+    const marker = await this.control.models.markers.get(ControlKeys.slug(slug), { consistent: true });
+    return marker ? this.get(marker.ownerId) : undefined;
+  }
+
   /** The record (status provisioning) and its slug marker, in one transaction; false when the slug is taken. */
   async createWithSlug(record: TenantAttributes): Promise<boolean> {
     try {

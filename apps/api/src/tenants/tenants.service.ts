@@ -15,14 +15,41 @@ import {
 import { DomainError } from '@lib/observability';
 import { TenantRegistry } from '@lib/tenancy';
 import { ulid } from 'ulid';
-import type { CreateTenantDto, ListTenantsQueryDto, TenantDto, TenantPageDto, UpdateTenantDto, UsageDto } from './dto/tenant.dto';
+import type {
+  CreateTenantDto,
+  ListTenantsQueryDto,
+  TenantDto,
+  TenantPageDto,
+  UpdateTenantDto,
+  UsageDto,
+} from './dto/tenant.dto';
 import { LATEST_SCHEMA_VERSION, TenantProvisioner } from './tenant-provisioner';
 import { TenantsRepository } from './tenants.repository';
 
 /** Slugs that would read as the platform's own names. */
 export const RESERVED_SLUGS = new Set([
-  'admin', 'administrator', 'api', 'app', 'auth', 'billing', 'docs', 'health', 'help', 'internal', 'login',
-  'metrics', 'operator', 'operators', 'platform', 'root', 'security', 'static', 'status', 'support', 'system', 'www',
+  'admin',
+  'administrator',
+  'api',
+  'app',
+  'auth',
+  'billing',
+  'docs',
+  'health',
+  'help',
+  'internal',
+  'login',
+  'metrics',
+  'operator',
+  'operators',
+  'platform',
+  'root',
+  'security',
+  'static',
+  'status',
+  'support',
+  'system',
+  'www',
 ]);
 
 /** How long a create waits for provisioning before answering 202. */
@@ -34,7 +61,9 @@ export interface CreateResult {
 }
 
 export function toTenantDto(t: TenantAttributes): TenantDto {
-  const llm = t.settings?.llm as { provider?: 'echo' | 'openai'; baseUrl?: string; model?: string; apiKey?: string } | undefined;
+  const llm = t.settings?.llm as
+    | { provider?: 'echo' | 'openai'; baseUrl?: string; model?: string; apiKey?: string }
+    | undefined;
   return {
     id: t.id,
     slug: t.slug,
@@ -45,7 +74,9 @@ export function toTenantDto(t: TenantAttributes): TenantDto {
     settings: {
       monthlyTokenQuota: t.settings?.monthlyTokenQuota ?? null,
       retentionDays: t.settings?.retentionDays ?? null,
-      ...(llm ? { llm: { provider: llm.provider, baseUrl: llm.baseUrl, model: llm.model, apiKeySet: Boolean(llm.apiKey) } } : {}),
+      ...(llm
+        ? { llm: { provider: llm.provider, baseUrl: llm.baseUrl, model: llm.model, apiKeySet: Boolean(llm.apiKey) } }
+        : {}),
     },
     ...(t.status === 'failed' && t.failureReason ? { failureReason: t.failureReason } : {}),
     createdAt: t.createdAt,
@@ -72,13 +103,15 @@ export class TenantsService implements BeforeApplicationShutdown {
 
   /** The boot reconciler (API only): finishes tenants left provisioning or deleting by a crash. */
   reconcileInBackground(): void {
-    this.track(
+    void this.track(
       this.provisioner
         .reconcile(false)
         .then((r) => {
           const total = r.provisioned.length + r.deleted.length + r.failed.length;
           if (total > 0) {
-            this.logger.log(`reconciled: ${r.provisioned.length} provisioned, ${r.deleted.length} deleted, ${r.failed.length} not finished`);
+            this.logger.log(
+              `reconciled: ${r.provisioned.length} provisioned, ${r.deleted.length} deleted, ${r.failed.length} not finished`,
+            );
           }
         })
         .catch((e: unknown) => this.logger.warn(`boot reconciler did not finish: ${(e as Error).message}`)),
@@ -92,7 +125,9 @@ export class TenantsService implements BeforeApplicationShutdown {
 
   async create(dto: CreateTenantDto): Promise<CreateResult> {
     if (RESERVED_SLUGS.has(dto.slug)) {
-      throw new DomainError('invalid_input', 'the request is not valid', { errors: [{ field: 'slug', message: 'slug is reserved' }] });
+      throw new DomainError('invalid_input', 'the request is not valid', {
+        errors: [{ field: 'slug', message: 'slug is reserved' }],
+      });
     }
     const id = ulid();
     const now = new Date().toISOString();
@@ -138,11 +173,21 @@ export class TenantsService implements BeforeApplicationShutdown {
     return tenant;
   }
 
+  /** A tenant by id or slug (CLI). */
+  async findByRef(ref: string): Promise<TenantAttributes> {
+    const tenant = /^[0-9A-HJKMNP-TV-Z]{26}$/.test(ref)
+      ? await this.repository.get(ref)
+      : await this.repository.getBySlug(ref);
+    if (!tenant) throw new DomainError('not_found', `no tenant ${ref}`);
+    return tenant;
+  }
+
   /** Name, status (active ⇄ suspended) and settings, under optimistic locking (If-Match or the read version). */
   async update(id: string, dto: UpdateTenantDto, ifMatch: number | undefined): Promise<TenantAttributes> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.get(id);
-      if (ifMatch !== undefined && current.version !== ifMatch) throw new DomainError('precondition_failed', 'the tenant was changed since you read it');
+      if (ifMatch !== undefined && current.version !== ifMatch)
+        throw new DomainError('precondition_failed', 'the tenant was changed since you read it');
       if (dto.status && !['active', 'suspended'].includes(current.status)) {
         throw new DomainError('conflict', `a ${current.status} tenant cannot be made ${dto.status}`);
       }
@@ -156,10 +201,12 @@ export class TenantsService implements BeforeApplicationShutdown {
       });
       if (updated) {
         this.registry.remember(updated);
-        if (dto.status && dto.status !== current.status) this.logger.log(`tenant ${updated.slug} (${id}) ${dto.status}`);
+        if (dto.status && dto.status !== current.status)
+          this.logger.log(`tenant ${updated.slug} (${id}) ${dto.status}`);
         return updated;
       }
-      if (ifMatch !== undefined) throw new DomainError('precondition_failed', 'the tenant was changed since you read it');
+      if (ifMatch !== undefined)
+        throw new DomainError('precondition_failed', 'the tenant was changed since you read it');
     }
     throw new DomainError('conflict', 'the tenant is being changed concurrently; retry');
   }
@@ -169,11 +216,18 @@ export class TenantsService implements BeforeApplicationShutdown {
     const current = await this.get(id);
     if (current.status === 'deleted' || current.status === 'deleting') return current;
     const deleting =
-      (await this.repository.update(id, { status: 'deleting' }, { fromStatuses: ['provisioning', 'active', 'suspended', 'failed'] })) ??
-      (await this.get(id));
+      (await this.repository.update(
+        id,
+        { status: 'deleting' },
+        { fromStatuses: ['provisioning', 'active', 'suspended', 'failed'] },
+      )) ?? (await this.get(id));
     this.registry.remember(deleting);
     if (deleting.status === 'deleting') {
-      this.track(this.provisioner.drop(id).catch((e: unknown) => this.logger.error(`tenant ${id} deletion not finished: ${(e as Error).message}`)));
+      void this.track(
+        this.provisioner
+          .drop(id)
+          .catch((e: unknown) => this.logger.error(`tenant ${id} deletion not finished: ${(e as Error).message}`)),
+      );
     }
     return deleting;
   }
@@ -181,7 +235,14 @@ export class TenantsService implements BeforeApplicationShutdown {
   /** Token counters and DynamoDB consumed capacity of a month, from the tenant's own table. */
   async usage(id: string, month: string): Promise<UsageDto> {
     const tenant = await this.get(id);
-    const empty: UsageDto = { month, inputTokens: 0, outputTokens: 0, requests: 0, byUser: [], dynamodb: { readCapacityUnits: 0, writeCapacityUnits: 0 } };
+    const empty: UsageDto = {
+      month,
+      inputTokens: 0,
+      outputTokens: 0,
+      requests: 0,
+      byUser: [],
+      dynamodb: { readCapacityUnits: 0, writeCapacityUnits: 0 },
+    };
     if (!['active', 'suspended'].includes(tenant.status)) return empty;
     const { Items = [] } = await this.clients.doc.send(
       new QueryCommand({
@@ -215,11 +276,13 @@ export class TenantsService implements BeforeApplicationShutdown {
   }
 }
 
-function mergeSettings(current: TenantSettings | undefined, input: NonNullable<UpdateTenantDto['settings']>): TenantSettings {
+function mergeSettings(
+  current: TenantSettings | undefined,
+  input: NonNullable<UpdateTenantDto['settings']>,
+): TenantSettings {
   const merged: TenantSettings = { monthlyTokenQuota: null, retentionDays: null, ...(current ?? {}) };
   if (input.monthlyTokenQuota !== undefined) merged.monthlyTokenQuota = input.monthlyTokenQuota;
   if (input.retentionDays !== undefined) merged.retentionDays = input.retentionDays;
   if (input.llm !== undefined) merged.llm = { ...((current?.llm as object | undefined) ?? {}), ...input.llm };
   return merged;
 }
-

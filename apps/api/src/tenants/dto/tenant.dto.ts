@@ -172,7 +172,7 @@ export class TenantDto {
   @ApiProperty({ enum: TENANT_STATUSES })
   status!: (typeof TENANT_STATUSES)[number];
 
-  @ApiProperty({ description: 'The tenant\'s DynamoDB table (operators only)' })
+  @ApiProperty({ description: "The tenant's DynamoDB table (operators only)" })
   tableName!: string;
 
   @ApiProperty()

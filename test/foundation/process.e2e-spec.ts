@@ -1,0 +1,99 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { findFreePort } from '../../libs/dynamo/src/local';
+
+const ROOT = resolve(__dirname, '../..');
+const MAIN = join(ROOT, 'dist/apps/api/apps/api/src/main.js');
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number | null>;
+}
+
+/** Starts the built API the way `npm start` does, with a clean environment plus `env`. */
+function startMain(env: Record<string, string>): Running {
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, output: () => output, exit };
+}
+
+async function waitReady(url: string, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    try {
+      const res = await fetch(`${url}/health/ready`);
+      if (res.status === 200) return Date.now() - started;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`not ready within ${timeoutMs} ms`);
+}
+
+function javaProcessesFor(dbPath: string): string {
+  const out = spawnSync('pgrep', ['-af', dbPath], { encoding: 'utf8' });
+  return out.stdout
+    .split('\n')
+    .filter((l) => l.includes('DynamoDBLocal'))
+    .join('\n');
+}
+
+const built = existsSync(MAIN);
+const describeBuilt = built ? describe : describe.skip;
+if (!built && process.env.CI) throw new Error(`${MAIN} missing: run npm run build first`);
+
+describeBuilt('the API process (npm start)', () => {
+  let dataDir: string;
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'api-main-'));
+  });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('starts the embedded DynamoDB, serves /health/ready, and on SIGTERM exits 0 leaving no JVM behind', async () => {
+    const port = await findFreePort();
+    const app = startMain({ NODE_ENV: 'development', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' });
+    try {
+      const took = await waitReady(`http://127.0.0.1:${port}`, 60_000);
+      expect(took).toBeLessThan(60_000);
+      expect(javaProcessesFor(join(dataDir, 'dynamodb'))).not.toBe('');
+      // Dev secrets were generated under DATA_DIR and the operator's password printed once.
+      expect(existsSync(join(dataDir, 'dev-secrets.json'))).toBe(true);
+      expect(app.output()).toContain('bootstrap operator:');
+      app.child.kill('SIGTERM');
+      expect(await app.exit).toBe(0);
+      expect(javaProcessesFor(join(dataDir, 'dynamodb'))).toBe('');
+      expect(existsSync(join(dataDir, 'dynamodb'))).toBe(true);
+    } finally {
+      app.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits non-zero with one clear line when Java is missing', async () => {
+    const app = startMain({ NODE_ENV: 'development', DATA_DIR: dataDir, PORT: '0', JAVA_BIN: '/nonexistent/java' });
+    expect(await app.exit).not.toBe(0);
+    expect(app.output()).toMatch(/Java 17\+ is required.*DYNAMODB_ENDPOINT/);
+  });
+
+  it('exits 1 naming the variable when the configuration is bad', async () => {
+    const app = startMain({ NODE_ENV: 'development', DATA_DIR: dataDir, PORT: 'eighty' });
+    expect(await app.exit).toBe(1);
+    expect(app.output().trim()).toMatch(/^Invalid configuration: PORT: /);
+  });
+
+  it('refuses to start in production without secrets', async () => {
+    const app = startMain({ NODE_ENV: 'production', DYNAMODB_ENDPOINT: 'http://127.0.0.1:9' });
+    expect(await app.exit).toBe(1);
+    expect(app.output()).toContain('Invalid configuration: JWT_SECRET: is required in production');
+  });
+});

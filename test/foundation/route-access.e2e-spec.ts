@@ -60,6 +60,8 @@ describe('every route declares its access', () => {
         'GET /health/live',
         'GET /health/ready',
         'GET /metrics',
+        'POST /v1/auth/login',
+        'POST /v1/auth/refresh',
         'POST /v1/platform/auth/login',
         'POST /v1/platform/auth/refresh',
       ].sort(),

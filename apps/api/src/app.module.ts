@@ -12,8 +12,11 @@ import { storeOf } from './common/http-hooks';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { OperatorsModule } from './operators/operators.module';
+import { TenantAuthModule } from './auth/auth.module';
+import { RolesModule } from './roles/roles.module';
 import { BootReconciler } from './tenants/boot-reconciler';
 import { TenantsModule } from './tenants/tenants.module';
+import { UsersModule } from './users/users.module';
 
 function logContext(req: IncomingMessage): Record<string, unknown> {
   const store = storeOf(req);
@@ -36,6 +39,9 @@ export class AppModule {
         MetricsModule,
         OperatorsModule,
         TenantsModule,
+        TenantAuthModule,
+        UsersModule,
+        RolesModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, BootReconciler],
     };

@@ -68,9 +68,13 @@ export class AccessGuard implements CanActivate {
     }
     if (tenant.status === 'suspended') throw new DomainError('tenant_suspended', 'tenant suspended');
     if (tenant.status !== 'active') throw new DomainError('forbidden', 'tenant not available');
-    const caller = this.callers ? await this.callers.resolve(tenant, claims) : undefined;
-    if (!caller) throw new DomainError('unauthenticated', 'invalid or expired access token');
+    // The tenant enters the context first: the caller resolver reads the tenant's table.
     store.tenant = tenant;
+    const caller = this.callers ? await this.callers.resolve(tenant, claims) : undefined;
+    if (!caller) {
+      store.tenant = undefined;
+      throw new DomainError('unauthenticated', 'invalid or expired access token');
+    }
     store.caller = caller;
     return true;
   }

@@ -7,3 +7,4 @@ export * from './permissions.guard';
 export * from './refresh-token';
 export * from './token.service';
 export * from './current-caller.decorator';
+export * from './ownership';

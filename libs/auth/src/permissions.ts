@@ -20,6 +20,21 @@ export enum PlatformPermission {
   OperatorsRead = 'platform:operators:read',
 }
 
+/** What each permission allows (GET /v1/permissions). */
+export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
+  [Permission.TenantRead]: 'Read the tenant profile and settings',
+  [Permission.TenantWrite]: 'Change the tenant profile and settings',
+  [Permission.UsersRead]: 'List and read users',
+  [Permission.UsersWrite]: 'Create, change, disable and delete users',
+  [Permission.RolesRead]: 'List and read roles',
+  [Permission.RolesWrite]: 'Create, change and delete custom roles',
+  [Permission.ChatsRead]: 'Read own chats and messages',
+  [Permission.ChatsWrite]: 'Create own chats and post messages',
+  [Permission.ChatsReadAny]: 'Read any chat of the tenant',
+  [Permission.UsageRead]: 'Read token usage and quotas',
+  [Permission.AuditRead]: 'Read the audit log',
+};
+
 export const ALL_PLATFORM_PERMISSIONS: ReadonlySet<string> = new Set(Object.values(PlatformPermission));
 
 export interface BuiltInRole {

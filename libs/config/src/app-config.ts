@@ -59,6 +59,9 @@ export class AppConfig {
   corsOrigins!: string[];
   docsEnabled!: boolean;
   shutdownGraceMs!: number;
+  /** Trust X-Forwarded-For (behind a load balancer) for the client address used by login throttling. */
+  trustProxy!: boolean;
+  loginThrottle!: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowSeconds: number };
   llm!: LlmSettings;
   /** Secrets generated for development that should be printed once (empty otherwise). */
   generatedNotices!: string[];

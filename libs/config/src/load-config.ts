@@ -49,6 +49,10 @@ const schema = z.object({
   CORS_ORIGINS: z.string().default(''),
   DOCS_ENABLED: bool.optional(),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  TRUST_PROXY: bool.default(false),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: int(1, 1000).default(5),
+  LOGIN_MAX_FAILURES_PER_IP: int(1, 100_000).default(50),
+  LOGIN_FAILURE_WINDOW: z.string().default('15m'),
   LLM_PROVIDER: z.enum(['echo', 'openai']).default('echo'),
   LLM_BASE_URL: url.optional(),
   LLM_API_KEY: z.string().min(1).optional(),
@@ -231,6 +235,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       .filter(Boolean),
     docsEnabled: raw.DOCS_ENABLED ?? !isProduction,
     shutdownGraceMs: raw.SHUTDOWN_GRACE_MS,
+    trustProxy: raw.TRUST_PROXY,
+    loginThrottle: {
+      maxFailuresPerAccount: raw.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      maxFailuresPerIp: raw.LOGIN_MAX_FAILURES_PER_IP,
+      windowSeconds: duration('LOGIN_FAILURE_WINDOW', raw.LOGIN_FAILURE_WINDOW),
+    },
     llm: {
       provider: raw.LLM_PROVIDER,
       baseUrl: raw.LLM_BASE_URL,

@@ -58,4 +58,13 @@ export const RequestContext = {
   caller(): Caller | undefined {
     return storage.getStore()?.caller;
   },
+  /**
+   * Public tenant routes (login, refresh) resolve the tenant themselves, from the slug or the refresh token,
+   * then enter it here so that tenant repositories can run.
+   */
+  enterTenant(tenant: ResolvedTenant): void {
+    const store = storage.getStore();
+    if (!store) throw new Error('no request context');
+    store.tenant = tenant;
+  },
 };

@@ -36,7 +36,22 @@ export class TenantRegistry {
     fetchMethod: async (id) => this.load(id),
   });
 
+  /** slug → tenant id (a slug never moves to another tenant: deleted tenants keep theirs). */
+  private readonly slugs = new LRUCache<string, string>({ max: TENANT_CACHE_MAX, ttl: 10 * 60_000 });
+
   constructor(private readonly control: ControlTableService) {}
+
+  /** The tenant that owns `slug`, or undefined (unknown slugs are not cached). */
+  async resolveSlug(slug: string): Promise<ResolvedTenant | undefined> {
+    let id = this.slugs.get(slug);
+    if (!id) {
+      const marker = await this.control.models.markers.get({ pk: `SLUG#${slug}`, sk: 'SLUG' });
+      if (!marker) return undefined;
+      id = marker.ownerId;
+      this.slugs.set(slug, id);
+    }
+    return this.resolve(id);
+  }
 
   /** The tenant, or undefined when no such tenant exists. */
   async resolve(tenantId: string): Promise<ResolvedTenant | undefined> {

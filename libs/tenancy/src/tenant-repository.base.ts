@@ -1,4 +1,5 @@
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoClients } from '@lib/dynamo';
 import { RequestContext, type ResolvedTenant } from './request-context';
 
@@ -21,5 +22,44 @@ export abstract class TenantRepository {
   /** The current tenant's table name; throws NoTenantContextError when there is none. */
   protected get tableName(): string {
     return RequestContext.tenant().tableName;
+  }
+
+  /**
+   * Deletes every item of a partition, in pages of 100 keys and batches of 25, retrying unprocessed items
+   * with capped backoff. Returns how many items were deleted.
+   */
+  protected async deletePartition(pk: string): Promise<number> {
+    let deleted = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk },
+          ProjectionExpression: 'pk, sk',
+          ExclusiveStartKey: start,
+          Limit: 100,
+        }),
+      );
+      const keys = (page.Items ?? []) as Array<{ pk: string; sk: string }>;
+      await this.deleteKeys(keys);
+      deleted += keys.length;
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return deleted;
+  }
+
+  /** BatchWriteItem deletes, 25 at a time, until nothing is left unprocessed (bounded retries). */
+  protected async deleteKeys(keys: Array<{ pk: string; sk: string }>): Promise<void> {
+    for (let i = 0; i < keys.length; i += 25) {
+      let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt > 10) throw new Error('batch delete: items still unprocessed after 10 retries');
+        if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2));
+        const result = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
+        requests = (result.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+      }
+    }
   }
 }

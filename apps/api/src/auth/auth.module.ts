@@ -1,0 +1,25 @@
+import { Global, Module } from '@nestjs/common';
+import { TENANT_CALLER_RESOLVER } from '@lib/auth';
+import { RolesModule } from '../roles/roles.module';
+import { UsersModule } from '../users/users.module';
+import { AuthController } from './auth.controller';
+import { AuthService } from './auth.service';
+import { CallerResolver } from './caller-resolver';
+import { LoginThrottle } from './login-throttle';
+import { SessionsRepository } from './sessions.repository';
+
+/** Tenant sign-in, and the caller resolver the global AccessGuard uses for tenant tokens. */
+@Global()
+@Module({
+  imports: [UsersModule, RolesModule],
+  controllers: [AuthController],
+  providers: [
+    AuthService,
+    SessionsRepository,
+    LoginThrottle,
+    CallerResolver,
+    { provide: TENANT_CALLER_RESOLVER, useExisting: CallerResolver },
+  ],
+  exports: [TENANT_CALLER_RESOLVER],
+})
+export class TenantAuthModule {}

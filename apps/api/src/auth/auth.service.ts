@@ -1,0 +1,138 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { hashRefreshToken, newRefreshToken, PasswordHasher, refreshTokenIds, sameHash, TokenService } from '@lib/auth';
+import { AppConfig } from '@lib/config';
+import { DomainError } from '@lib/observability';
+import { type Caller, RequestContext, TenantRegistry } from '@lib/tenancy';
+import { ulid } from 'ulid';
+import type { TokenPairDto } from '../operators/dto/operator-auth.dto';
+import { RolesCache } from '../roles/roles.cache';
+import { UserCache } from '../users/user.cache';
+import { UsersRepository } from '../users/users.repository';
+import type { MeDto } from './dto/auth.dto';
+import { LoginThrottle } from './login-throttle';
+import { SessionsRepository } from './sessions.repository';
+
+const INVALID_LOGIN = 'invalid tenant, email or password';
+const INVALID_REFRESH = 'invalid refresh token';
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Sign-in for client apps: login, refresh with rotation and reuse detection, logout, profile. */
+@Injectable()
+export class AuthService {
+  private readonly logger = new Logger(AuthService.name);
+
+  constructor(
+    private readonly registry: TenantRegistry,
+    private readonly users: UsersRepository,
+    private readonly userCache: UserCache,
+    private readonly roles: RolesCache,
+    private readonly sessions: SessionsRepository,
+    private readonly throttle: LoginThrottle,
+    private readonly hasher: PasswordHasher,
+    private readonly tokens: TokenService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * Unknown tenant, unknown email, wrong password and disabled user give the same 401 and cost about the same
+   * time (a dummy hash is verified when there is no user). A suspended tenant is told only to a caller whose
+   * password was right.
+   */
+  async login(slug: string, email: string, password: string, ip: string): Promise<TokenPairDto> {
+    const normalized = email.trim().toLowerCase();
+    const accountKey = `${slug}:${normalized}`;
+    await this.throttle.assertAllowed(accountKey, ip);
+    const tenant = await this.registry.resolveSlug(slug);
+    const usable = tenant && (tenant.status === 'active' || tenant.status === 'suspended');
+    let user;
+    if (usable) {
+      RequestContext.enterTenant(tenant);
+      user = await this.users.getByEmail(normalized);
+    }
+    const ok = user ? await this.hasher.verify(user.passwordHash, password) : await this.hasher.verifyDummy(password);
+    if (!tenant || !usable || !user || !ok || user.disabled) {
+      await this.throttle.recordFailure(accountKey, ip);
+      throw new DomainError('unauthenticated', INVALID_LOGIN);
+    }
+    if (tenant.status === 'suspended') throw new DomainError('tenant_suspended', 'tenant suspended');
+    await this.throttle.recordSuccess(accountKey);
+    const sessionId = ulid();
+    const refresh = newRefreshToken([tenant.id, user.id, sessionId]);
+    await this.sessions.create({
+      userId: user.id,
+      sessionId,
+      refreshHash: refresh.hash,
+      previousHashes: [],
+      revoked: false,
+      createdAt: now(),
+      expiresAt: now() + this.config.jwt.refreshTtlSeconds,
+    });
+    return this.pair(tenant.id, user.id, sessionId, refresh.token);
+  }
+
+  async refresh(refreshToken: string): Promise<TokenPairDto> {
+    const ids = refreshTokenIds(refreshToken, 3);
+    if (!ids) throw new DomainError('unauthenticated', INVALID_REFRESH);
+    const [tenantId, userId, sessionId] = ids;
+    const tenant = await this.registry.resolve(tenantId);
+    if (!tenant || (tenant.status !== 'active' && tenant.status !== 'suspended')) {
+      throw new DomainError('unauthenticated', INVALID_REFRESH);
+    }
+    if (tenant.status === 'suspended') throw new DomainError('tenant_suspended', 'tenant suspended');
+    RequestContext.enterTenant(tenant);
+    const session = await this.sessions.get(userId, sessionId);
+    if (!session || session.revoked || session.expiresAt <= now())
+      throw new DomainError('unauthenticated', INVALID_REFRESH);
+    const presented = hashRefreshToken(refreshToken);
+    if (!sameHash(presented, session.refreshHash)) {
+      if (session.previousHashes.some((h) => sameHash(h, presented))) {
+        this.logger.warn(`refresh token reuse: tenant ${tenantId} user ${userId} session ${sessionId} revoked`);
+        await this.sessions.revoke(userId, sessionId);
+      }
+      throw new DomainError('unauthenticated', INVALID_REFRESH);
+    }
+    const user = await this.users.get(userId);
+    const revokedAfter = user?.tokensValidAfter ?? -1;
+    if (!user || user.disabled || session.createdAt <= revokedAfter)
+      throw new DomainError('unauthenticated', INVALID_REFRESH);
+    const next = newRefreshToken([tenantId, userId, sessionId]);
+    if (!(await this.sessions.rotate(session, next.hash, now() + this.config.jwt.refreshTtlSeconds))) {
+      await this.sessions.revoke(userId, sessionId);
+      throw new DomainError('unauthenticated', INVALID_REFRESH);
+    }
+    return this.pair(tenantId, userId, sessionId, next.token);
+  }
+
+  /** Revokes the session of the access token (and of `refreshToken`, when it is the same user's). */
+  async logout(caller: Caller, refreshToken: string | undefined): Promise<void> {
+    await this.sessions.revoke(caller.id, caller.sessionId);
+    const ids = refreshToken ? refreshTokenIds(refreshToken, 3) : undefined;
+    if (ids && ids[0] === caller.tenantId && ids[1] === caller.id && ids[2] !== caller.sessionId) {
+      await this.sessions.revoke(caller.id, ids[2]);
+    }
+  }
+
+  async me(caller: Caller): Promise<MeDto> {
+    const user = await this.userCache.get(caller.id);
+    if (!user) throw new DomainError('unauthenticated', 'invalid or expired access token');
+    const roles = await this.roles.roles();
+    const tenant = RequestContext.tenant();
+    return {
+      id: user.id,
+      email: user.email,
+      name: user.name,
+      roles: user.roleIds.filter((id) => roles.has(id)).map((id) => ({ id, name: roles.get(id)?.name ?? '' })),
+      permissions: [...caller.permissions].sort(),
+      tenant: { id: tenant.id, slug: tenant.slug, name: tenant.name },
+    };
+  }
+
+  private pair(tenantId: string, userId: string, sessionId: string, refreshToken: string): TokenPairDto {
+    return {
+      accessToken: this.tokens.issueAccessToken({ sub: userId, scope: 'tenant', sid: sessionId, tid: tenantId }),
+      refreshToken,
+      tokenType: 'Bearer',
+      expiresIn: this.tokens.accessTtlSeconds,
+    };
+  }
+}

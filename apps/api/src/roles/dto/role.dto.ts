@@ -1,0 +1,91 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { Permission } from '@lib/auth';
+import { ULID_PATTERN } from '../../tenants/dto/tenant-id-param.dto';
+
+const PERMISSIONS = Object.values(Permission);
+export const ROLE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 _-]{0,38}[A-Za-z0-9]$/;
+
+export class CreateRoleDto {
+  @ApiProperty({ example: 'support-agent', pattern: ROLE_NAME_PATTERN.source })
+  @IsString()
+  @Matches(ROLE_NAME_PATTERN, { message: 'name must be 2-40 letters, digits, spaces, _ or -' })
+  name!: string;
+
+  @ApiPropertyOptional({ maxLength: 500 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  description?: string;
+
+  @ApiProperty({ enum: PERMISSIONS, isArray: true })
+  @IsArray()
+  @ArrayUnique()
+  @ArrayMaxSize(PERMISSIONS.length)
+  @IsIn(PERMISSIONS, { each: true, message: 'unknown permission' })
+  permissions!: Permission[];
+}
+
+export class UpdateRoleDto {
+  @ApiPropertyOptional({ pattern: ROLE_NAME_PATTERN.source })
+  @IsOptional()
+  @IsString()
+  @Matches(ROLE_NAME_PATTERN, { message: 'name must be 2-40 letters, digits, spaces, _ or -' })
+  name?: string;
+
+  @ApiPropertyOptional({ maxLength: 500 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  description?: string;
+
+  @ApiPropertyOptional({ enum: PERMISSIONS, isArray: true })
+  @IsOptional()
+  @IsArray()
+  @ArrayUnique()
+  @ArrayMaxSize(PERMISSIONS.length)
+  @IsIn(PERMISSIONS, { each: true, message: 'unknown permission' })
+  permissions?: Permission[];
+}
+
+export class RoleIdParamDto {
+  @ApiProperty({ pattern: ULID_PATTERN.source })
+  @Matches(ULID_PATTERN, { message: 'roleId must be a ULID' })
+  roleId!: string;
+}
+
+export class RoleDto {
+  @ApiProperty()
+  id!: string;
+
+  @ApiProperty()
+  name!: string;
+
+  @ApiProperty()
+  description!: string;
+
+  @ApiProperty({ enum: PERMISSIONS, isArray: true })
+  permissions!: string[];
+
+  @ApiProperty({ description: 'Built-in roles cannot be changed or deleted' })
+  builtIn!: boolean;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  updatedAt!: string;
+}
+
+export class RoleListDto {
+  @ApiProperty({ type: [RoleDto] })
+  items!: RoleDto[];
+}
+
+export class PermissionDto {
+  @ApiProperty({ enum: PERMISSIONS })
+  name!: string;
+
+  @ApiProperty()
+  description!: string;
+}

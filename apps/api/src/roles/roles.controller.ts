@@ -1,0 +1,82 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Param, Patch, Post, Res } from '@nestjs/common';
+import {
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
+import type { Caller } from '@lib/tenancy';
+import type { FastifyReply } from 'fastify';
+import { parseIfMatch, setEtag } from '../common/etag';
+import { CreateRoleDto, PermissionDto, RoleDto, RoleIdParamDto, RoleListDto, UpdateRoleDto } from './dto/role.dto';
+import { RolesService, toRoleDto } from './roles.service';
+
+@ApiTags('roles')
+@Controller('v1')
+export class RolesController {
+  constructor(private readonly roles: RolesService) {}
+
+  @Get('permissions')
+  @Authenticated({ permission: Permission.RolesRead })
+  @ApiOkResponse({ type: [PermissionDto] })
+  permissions(): PermissionDto[] {
+    return this.roles.permissions();
+  }
+
+  @Get('roles')
+  @Authenticated({ permission: Permission.RolesRead })
+  @ApiOkResponse({ type: RoleListDto })
+  async list(): Promise<RoleListDto> {
+    return { items: await this.roles.list() };
+  }
+
+  @Post('roles')
+  @Authenticated({ permission: Permission.RolesWrite })
+  @ApiCreatedResponse({ type: RoleDto })
+  @ApiConflictResponse({ description: 'Name taken' })
+  async create(
+    @CurrentCaller() caller: Caller,
+    @Body() body: CreateRoleDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<RoleDto> {
+    const role = await this.roles.create(caller, body);
+    setEtag(reply, role.version);
+    return toRoleDto(role);
+  }
+
+  @Get('roles/:roleId')
+  @Authenticated({ permission: Permission.RolesRead })
+  @ApiOkResponse({ type: RoleDto })
+  async get(@Param() { roleId }: RoleIdParamDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<RoleDto> {
+    const role = await this.roles.get(roleId);
+    setEtag(reply, role.version);
+    return toRoleDto(role);
+  }
+
+  @Patch('roles/:roleId')
+  @Authenticated({ permission: Permission.RolesWrite })
+  @ApiHeader({ name: 'If-Match', required: false })
+  @ApiOkResponse({ type: RoleDto })
+  async update(
+    @CurrentCaller() caller: Caller,
+    @Param() { roleId }: RoleIdParamDto,
+    @Body() body: UpdateRoleDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<RoleDto> {
+    const role = await this.roles.update(caller, roleId, body, parseIfMatch(ifMatch));
+    setEtag(reply, role.version);
+    return toRoleDto(role);
+  }
+
+  @Delete('roles/:roleId')
+  @Authenticated({ permission: Permission.RolesWrite })
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiNoContentResponse()
+  delete(@Param() { roleId }: RoleIdParamDto): Promise<void> {
+    return this.roles.delete(roleId);
+  }
+}

@@ -1,0 +1,153 @@
+import { Injectable } from '@nestjs/common';
+import { GetCommand, QueryCommand, TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DynamoClients, isConditionalCheckFailed, isTransactionCanceled, TenantKeys } from '@lib/dynamo';
+import { TenantRepository } from '@lib/tenancy';
+import type { RoleRecord } from './role.types';
+
+export type RoleWriteResult = 'ok' | 'name_taken' | 'conflict';
+
+/** Roles of the current tenant (table from the request context). */
+@Injectable()
+export class RolesRepository extends TenantRepository {
+  constructor(clients: DynamoClients) {
+    super(clients);
+  }
+
+  /** Every role of the tenant (gsi1 `ROLES`, by name). A tenant has at most a few hundred roles. */
+  async list(): Promise<RoleRecord[]> {
+    const roles: RoleRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :p',
+          ExpressionAttributeValues: { ':p': 'ROLES' },
+          ExclusiveStartKey: start,
+          Limit: 100,
+        }),
+      );
+      roles.push(...((page.Items ?? []) as RoleRecord[]));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return roles;
+  }
+
+  async get(id: string): Promise<RoleRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: TenantKeys.role(id), ConsistentRead: true }),
+    );
+    return Item as RoleRecord | undefined;
+  }
+
+  /** The role and its name marker in one transaction. */
+  async create(role: RoleRecord): Promise<RoleWriteResult> {
+    return this.transact([
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...TenantKeys.role(role.id),
+            ...TenantKeys.roleIndex(role.name),
+            ...role,
+            assignedCount: 0,
+            enabledCount: 0,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      this.putNameMarker(role.name, role.id, role.createdAt),
+    ]);
+  }
+
+  /** Changes name, description or permissions at `expectedVersion`; a new name swaps the marker atomically. */
+  async update(
+    current: RoleRecord,
+    next: Pick<RoleRecord, 'name' | 'description' | 'permissions' | 'updatedAt'>,
+  ): Promise<RoleWriteResult> {
+    const renamed = next.name.toLowerCase() !== current.name.toLowerCase();
+    const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: TenantKeys.role(current.id),
+          UpdateExpression:
+            'SET #name = :name, gsi1sk = :name, description = :d, #perms = :p, updatedAt = :u ADD #version :one',
+          ConditionExpression: '#version = :v AND builtIn = :false',
+          ExpressionAttributeNames: { '#name': 'name', '#perms': 'permissions', '#version': 'version' },
+          ExpressionAttributeValues: {
+            ':name': next.name,
+            ':d': next.description,
+            ':p': next.permissions,
+            ':u': next.updatedAt,
+            ':one': 1,
+            ':v': current.version,
+            ':false': false,
+          },
+        },
+      },
+    ];
+    if (renamed) {
+      items.push(this.putNameMarker(next.name, current.id, next.updatedAt), {
+        Delete: {
+          TableName: this.tableName,
+          Key: TenantKeys.roleName(current.name),
+          ConditionExpression: 'ownerId = :id',
+          ExpressionAttributeValues: { ':id': current.id },
+        },
+      });
+    }
+    const result = await this.transact(items);
+    return result === 'name_taken' && !renamed ? 'conflict' : result;
+  }
+
+  /** Deletes a custom role that no user holds, with its name marker. */
+  async delete(role: RoleRecord): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Delete: {
+                TableName: this.tableName,
+                Key: TenantKeys.role(role.id),
+                ConditionExpression:
+                  'builtIn = :false AND (attribute_not_exists(assignedCount) OR assignedCount = :zero)',
+                ExpressionAttributeValues: { ':false': false, ':zero': 0 },
+              },
+            },
+            { Delete: { TableName: this.tableName, Key: TenantKeys.roleName(role.name) } },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isTransactionCanceled(error) || isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  private putNameMarker(name: string, ownerId: string, createdAt: string) {
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: { ...TenantKeys.roleName(name), ownerId, createdAt },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+  }
+
+  /** Runs a transaction; tells a taken name (the marker's condition) from any other failed condition. */
+  private async transact(items: NonNullable<TransactWriteCommandInput['TransactItems']>): Promise<RoleWriteResult> {
+    try {
+      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+      return 'ok';
+    } catch (error) {
+      if (!isTransactionCanceled(error)) throw error;
+      const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
+      const markerIndex = items.findIndex((i) => i.Put && String(i.Put.Item?.pk).startsWith('ROLENAME#'));
+      return markerIndex >= 0 && reasons[markerIndex]?.Code === 'ConditionalCheckFailed' ? 'name_taken' : 'conflict';
+    }
+  }
+}

@@ -1,0 +1,100 @@
+import { Injectable } from '@nestjs/common';
+import { Permission, PERMISSION_DESCRIPTIONS } from '@lib/auth';
+import { DomainError } from '@lib/observability';
+import type { Caller } from '@lib/tenancy';
+import { ulid } from 'ulid';
+import type { CreateRoleDto, PermissionDto, RoleDto, UpdateRoleDto } from './dto/role.dto';
+import type { RoleRecord } from './role.types';
+import { RolesCache } from './roles.cache';
+import { RolesRepository } from './roles.repository';
+
+export function toRoleDto(r: RoleRecord): RoleDto {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description ?? '',
+    permissions: r.permissions,
+    builtIn: r.builtIn,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  };
+}
+
+/** A caller cannot grant what they do not hold: every permission must be among the caller's. */
+export function assertNoEscalation(caller: Caller, permissions: Iterable<string>): void {
+  const missing = [...permissions].filter((p) => !caller.permissions.has(p));
+  if (missing.length > 0)
+    throw new DomainError('forbidden', `you cannot grant permissions you do not hold: ${missing.join(', ')}`);
+}
+
+@Injectable()
+export class RolesService {
+  constructor(
+    private readonly repository: RolesRepository,
+    private readonly cache: RolesCache,
+  ) {}
+
+  permissions(): PermissionDto[] {
+    return Object.values(Permission).map((name) => ({ name, description: PERMISSION_DESCRIPTIONS[name] }));
+  }
+
+  async list(): Promise<RoleDto[]> {
+    return (await this.repository.list()).map(toRoleDto);
+  }
+
+  async get(id: string): Promise<RoleRecord> {
+    const role = await this.repository.get(id);
+    if (!role) throw new DomainError('not_found', 'role not found');
+    return role;
+  }
+
+  async create(caller: Caller, dto: CreateRoleDto): Promise<RoleRecord> {
+    assertNoEscalation(caller, dto.permissions);
+    const now = new Date().toISOString();
+    const role: RoleRecord = {
+      id: ulid(),
+      name: dto.name.trim(),
+      description: dto.description?.trim() ?? '',
+      permissions: dto.permissions,
+      builtIn: false,
+      createdAt: now,
+      updatedAt: now,
+      version: 1,
+    };
+    const result = await this.repository.create(role);
+    if (result === 'name_taken') throw new DomainError('conflict', 'role name taken');
+    if (result !== 'ok') throw new DomainError('conflict', 'role could not be created; retry');
+    this.cache.invalidate();
+    return role;
+  }
+
+  async update(caller: Caller, id: string, dto: UpdateRoleDto, ifMatch: number | undefined): Promise<RoleRecord> {
+    const current = await this.get(id);
+    if (current.builtIn) throw new DomainError('forbidden', 'built-in roles cannot be changed');
+    if (ifMatch !== undefined && ifMatch !== current.version)
+      throw new DomainError('precondition_failed', 'the role was changed since you read it');
+    // Granting through a role is granting: the caller must hold every permission the role will have.
+    if (dto.permissions) assertNoEscalation(caller, dto.permissions);
+    const next = {
+      name: dto.name?.trim() ?? current.name,
+      description: dto.description?.trim() ?? current.description,
+      permissions: dto.permissions ?? current.permissions,
+      updatedAt: new Date().toISOString(),
+    };
+    const result = await this.repository.update(current, next);
+    if (result === 'name_taken') throw new DomainError('conflict', 'role name taken');
+    if (result === 'conflict') {
+      if (ifMatch !== undefined) throw new DomainError('precondition_failed', 'the role was changed since you read it');
+      throw new DomainError('conflict', 'the role was changed concurrently; retry');
+    }
+    this.cache.invalidate();
+    return { ...current, ...next, version: current.version + 1 };
+  }
+
+  async delete(id: string): Promise<void> {
+    const role = await this.get(id);
+    if (role.builtIn) throw new DomainError('forbidden', 'built-in roles cannot be deleted');
+    if (!(await this.repository.delete(role))) throw new DomainError('conflict', 'the role is still assigned to users');
+    this.cache.invalidate();
+  }
+}

@@ -1,0 +1,200 @@
+import { Injectable } from '@nestjs/common';
+import { GetCommand, QueryCommand, TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DynamoClients, type DynamoKey, isTransactionCanceled, TenantKeys } from '@lib/dynamo';
+import { TenantRepository } from '@lib/tenancy';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { UserRecord } from './user.types';
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+export type UserWriteResult = 'ok' | 'email_taken' | 'role_missing' | 'last_owner' | 'version';
+
+export interface RoleCounterChange {
+  roleId: string;
+  assigned: number;
+  enabled: number;
+  /** Set on the owner role when it loses an enabled holder: refused if it was the last. */
+  keepOneEnabled: boolean;
+}
+
+/** Users of the current tenant (table from the request context). */
+@Injectable()
+export class UsersRepository extends TenantRepository {
+  constructor(clients: DynamoClients) {
+    super(clients);
+  }
+
+  async get(id: string): Promise<UserRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: TenantKeys.user(id), ConsistentRead: true }),
+    );
+    return Item as UserRecord | undefined;
+  }
+
+  async getByEmail(email: string): Promise<UserRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: TenantKeys.email(email), ConsistentRead: true }),
+    );
+    return Item ? this.get(Item.ownerId as string) : undefined;
+  }
+
+  /** A page of users, oldest first (gsi1 `USERS`). */
+  async page(
+    limit: number,
+    start: DynamoKey | undefined,
+  ): Promise<{ items: UserRecord[]; lastKey: DynamoKey | undefined }> {
+    const page = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': 'USERS' },
+        Limit: limit,
+        ExclusiveStartKey: start,
+      }),
+    );
+    return { items: (page.Items ?? []) as UserRecord[], lastKey: page.LastEvaluatedKey as DynamoKey | undefined };
+  }
+
+  /** The user, its email marker and its roles' counters, in one transaction. */
+  async create(user: UserRecord): Promise<UserWriteResult> {
+    const items: TransactItem[] = [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...TenantKeys.user(user.id), ...TenantKeys.userIndex(user.createdAt, user.id), ...user },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...TenantKeys.email(user.email), ownerId: user.id, createdAt: user.createdAt },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      ...user.roleIds.map((roleId) =>
+        this.counter({ roleId, assigned: 1, enabled: user.disabled ? 0 : 1, keepOneEnabled: false }),
+      ),
+    ];
+    return this.transact(items);
+  }
+
+  /** Applies `changes` at the user's current version, with the role counter changes they imply. */
+  async update(
+    current: UserRecord,
+    changes: Partial<Pick<UserRecord, 'name' | 'roleIds' | 'disabled' | 'tokensValidAfter' | 'passwordHash'>>,
+    counters: RoleCounterChange[],
+    updatedAt: string,
+  ): Promise<UserWriteResult> {
+    const names: Record<string, string> = { '#version': 'version' };
+    const values: Record<string, unknown> = { ':v': current.version, ':one': 1 };
+    const sets = Object.entries({ ...changes, updatedAt }).map(([field, value], i) => {
+      names[`#f${i}`] = field;
+      values[`:f${i}`] = value;
+      return `#f${i} = :f${i}`;
+    });
+    return this.transact([
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: TenantKeys.user(current.id),
+          UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
+          ConditionExpression: '#version = :v',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        },
+      },
+      ...counters.filter((c) => c.assigned !== 0 || c.enabled !== 0).map((c) => this.counter(c)),
+    ]);
+  }
+
+  /** Deletes the user, its email marker and its role assignments (one transaction), then its sessions. */
+  async delete(current: UserRecord, counters: RoleCounterChange[]): Promise<UserWriteResult> {
+    const result = await this.transact([
+      {
+        Delete: {
+          TableName: this.tableName,
+          Key: TenantKeys.user(current.id),
+          ConditionExpression: '#version = :v',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':v': current.version },
+        },
+      },
+      { Delete: { TableName: this.tableName, Key: TenantKeys.email(current.email) } },
+      ...counters.map((c) => this.counter(c)),
+    ]);
+    // Sessions live in the user's partition: with the user item gone, remove what is left of it.
+    if (result === 'ok') await this.deletePartition(TenantKeys.user(current.id).pk);
+    return result;
+  }
+
+  /** Ids of the chats a user owns (gsi1 `USER#<id>#CHATS`), for deleting them with the user. */
+  async chatIdsOf(userId: string): Promise<string[]> {
+    const ids: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :p',
+          ExpressionAttributeValues: { ':p': TenantKeys.chatIndex(userId, '', '').gsi1pk },
+          ProjectionExpression: 'pk',
+          ExclusiveStartKey: start,
+          Limit: 100,
+        }),
+      );
+      ids.push(...(page.Items ?? []).map((i) => String(i.pk).slice('CHAT#'.length)));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return ids;
+  }
+
+  /** Deletes a chat and all of its messages (one partition). */
+  async deleteChat(chatId: string): Promise<void> {
+    await this.deletePartition(TenantKeys.chat(chatId).pk);
+  }
+
+  private counter(c: RoleCounterChange): TransactItem {
+    const values: Record<string, number> = { ':a': c.assigned, ':e': c.enabled };
+    let condition = 'attribute_exists(pk)';
+    if (c.keepOneEnabled) {
+      condition += ' AND enabledCount > :one';
+      values[':one'] = 1;
+    }
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: TenantKeys.role(c.roleId),
+        UpdateExpression: 'ADD assignedCount :a, enabledCount :e',
+        ConditionExpression: condition,
+        ExpressionAttributeValues: values,
+      },
+    };
+  }
+
+  /** Runs a transaction and names the first failed condition: the email marker, a role, or the user's version. */
+  private async transact(items: TransactItem[], attempt = 1): Promise<UserWriteResult> {
+    try {
+      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+      return 'ok';
+    } catch (error) {
+      if (!isTransactionCanceled(error)) throw error;
+      const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
+      // Another transaction touched the same items (e.g. a role counter): retry with jitter, a few times.
+      if (reasons.some((r) => r.Code === 'TransactionConflict') && attempt < 5) {
+        await sleep(Math.random() * 20 * 2 ** attempt);
+        return this.transact(items, attempt + 1);
+      }
+      const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
+      const item = items[failed];
+      const key = String(item?.Put?.Item?.pk ?? item?.Update?.Key?.pk ?? item?.Delete?.Key?.pk ?? '');
+      if (key.startsWith('EMAIL#')) return 'email_taken';
+      if (key.startsWith('ROLE#')) {
+        const keep = item?.Update?.ConditionExpression?.includes('enabledCount >');
+        return keep ? 'last_owner' : 'role_missing';
+      }
+      return 'version';
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findFreePort } from '../../libs/dynamo/src/local';
@@ -70,9 +70,43 @@ describeBuilt('the API process (npm start)', () => {
       // Dev secrets were generated under DATA_DIR and the operator's password printed once.
       expect(existsSync(join(dataDir, 'dev-secrets.json'))).toBe(true);
       expect(app.output()).toContain('bootstrap operator:');
+      // JSON logs carry the request id and the caller; secrets never reach them.
+      const secrets = JSON.parse(readFileSync(join(dataDir, 'dev-secrets.json'), 'utf8')) as Record<string, string>;
+      const base = `http://127.0.0.1:${port}`;
+      const login = await fetch(`${base}/v1/platform/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: secrets.operatorEmail, password: secrets.operatorPassword }),
+      });
+      const { accessToken } = (await login.json()) as { accessToken: string };
+      const me = await fetch(`${base}/v1/platform/me`, {
+        headers: { authorization: `Bearer ${accessToken}`, 'x-request-id': 'proc-trace-1' },
+      });
+      expect(me.status).toBe(200);
+      // Requests in flight when SIGTERM arrives finish; none is cut off.
+      const inFlight = Array.from({ length: 8 }, () =>
+        fetch(`${base}/v1/platform/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: secrets.operatorEmail, password: secrets.operatorPassword }),
+        }).then((r) => r.status),
+      );
+      await new Promise((r) => setTimeout(r, 20));
       app.child.kill('SIGTERM');
+      const statuses = await Promise.all(inFlight);
+      expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+      expect(statuses).toContain(200);
       expect(await app.exit).toBe(0);
       expect(javaProcessesFor(join(dataDir, 'dynamodb'))).toBe('');
+      const lines = app
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { req?: { id?: string }; userId?: string; msg?: string });
+      const traced = lines.find((l) => l.req?.id === 'proc-trace-1' && l.msg?.includes('/v1/platform/me'));
+      expect(traced?.userId).toMatch(/^[0-9A-Z]{26}$/);
+      expect(app.output()).not.toContain(accessToken);
+      expect(app.output().split(secrets.operatorPassword).length).toBe(2); // printed once at generation, never logged after
       expect(existsSync(join(dataDir, 'dynamodb'))).toBe(true);
     } finally {
       app.child.kill('SIGKILL');

@@ -8,6 +8,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { genReqId, registerHttpHooks } from './common/http-hooks';
 import { createValidationPipe } from './common/validation';
+import { ShutdownState } from './health/shutdown-state';
 
 export function buildOpenApiDocument(app: NestFastifyApplication) {
   const config = new DocumentBuilder()
@@ -43,7 +44,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   const fastify = app.getHttpAdapter().getInstance();
   // JSON only: a text/plain body is refused with 415 rather than reaching a handler as a string.
   fastify.removeContentTypeParser('text/plain');
-  registerHttpHooks(fastify, app.get(MetricsService));
+  const shutdown = app.get(ShutdownState);
+  registerHttpHooks(fastify, app.get(MetricsService), () => shutdown.isShuttingDown);
   await app.register(helmet, {
     contentSecurityPolicy: {
       directives: {

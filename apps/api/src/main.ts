@@ -4,6 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type AppConfig, ConfigError, loadConfig } from '@lib/config';
 import { DynamoDbLocal, DynamoDbLocalError } from '@lib/dynamo/local';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.factory';
 import { ShutdownState } from './health/shutdown-state';
 
@@ -37,10 +38,15 @@ async function startEmbeddedDynamo(config: AppConfig): Promise<DynamoDbLocal | u
   }
 }
 
+/** How long the server keeps serving after SIGTERM, with readiness 503, before it stops accepting connections. */
+const DRAIN_DELAY_MS = 1000;
+
 /**
- * SIGTERM/SIGINT: readiness turns 503 at once; Fastify stops accepting connections and waits for requests in
- * flight; after SHUTDOWN_GRACE_MS the remaining connections are closed. Then the embedded database stops and
- * the process exits 0.
+ * SIGTERM/SIGINT: readiness turns 503 at once and responses ask clients to close their connections; for a short
+ * drain delay the server keeps serving (connections a load balancer or client opened just before are accepted,
+ * not reset); then Fastify stops accepting connections and waits for requests in flight; when
+ * SHUTDOWN_GRACE_MS (counted from the signal) is over, the remaining connections are closed. Then the embedded
+ * database stops and the process exits 0.
  */
 function handleSignals(app: NestFastifyApplication, config: AppConfig, local: DynamoDbLocal | undefined): void {
   let stopping = false;
@@ -56,6 +62,7 @@ function handleSignals(app: NestFastifyApplication, config: AppConfig, local: Dy
     }, config.shutdownGraceMs);
     force.unref();
     try {
+      await sleep(Math.min(DRAIN_DELAY_MS, config.shutdownGraceMs));
       await app.close();
       await local?.stop();
       clearTimeout(force);

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 /**
  * The process's one Prometheus registry. Other libs register their own metrics on `registry`
@@ -14,12 +14,6 @@ export class MetricsService {
     help: 'HTTP request latency by method, route template and status code',
     labelNames: ['method', 'route', 'status'] as const,
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  });
-
-  readonly shutdownRejections = new Counter({
-    name: 'http_requests_rejected_while_shutting_down_total',
-    help: 'Requests answered 503 because the process was shutting down',
     registers: [this.registry],
   });
 

@@ -23,7 +23,11 @@ export function genReqId(req: IncomingMessage): string {
  * and HTTP metrics by route template. (Errors Fastify raises before Nest runs, such as body parsing, reach
  * the global ProblemFilter through Nest's own Fastify error handler.)
  */
-export function registerHttpHooks(fastify: FastifyInstance, metrics: MetricsService): void {
+export function registerHttpHooks(
+  fastify: FastifyInstance,
+  metrics: MetricsService,
+  isShuttingDown: () => boolean,
+): void {
   fastify.addHook('onRequest', (request, reply, done) => {
     const raw = request.raw as WithStore;
     raw.id = request.id;
@@ -34,6 +38,11 @@ export function registerHttpHooks(fastify: FastifyInstance, metrics: MetricsServ
   fastify.addHook('preHandler', (request, _reply, done) => {
     const store = (request.raw as WithStore)[STORE] ?? { requestId: request.id };
     RequestContext.run(store, done);
+  });
+  // While draining after SIGTERM, ask keep-alive clients to reconnect (to another instance).
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (isShuttingDown()) void reply.header('connection', 'close');
+    done(null, payload);
   });
   fastify.addHook('onResponse', (request, reply, done) => {
     metrics.observeHttp(

@@ -13,6 +13,8 @@ import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { OperatorsModule } from './operators/operators.module';
 import { TenantAuthModule } from './auth/auth.module';
+import { ChatsModule } from './chats/chats.module';
+import { UsageController } from './usage/usage.controller';
 import { RolesModule } from './roles/roles.module';
 import { BootReconciler } from './tenants/boot-reconciler';
 import { TenantsModule } from './tenants/tenants.module';
@@ -42,7 +44,9 @@ export class AppModule {
         TenantAuthModule,
         UsersModule,
         RolesModule,
+        ChatsModule,
       ],
+      controllers: [UsageController],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, BootReconciler],
     };
   }

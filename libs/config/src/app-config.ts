@@ -35,6 +35,8 @@ export interface LlmSettings {
   apiKey: string | undefined;
   model: string;
   timeoutMs: number;
+  /** Token budget of a prompt: system prompt + as many recent messages as fit. */
+  contextTokens: number;
 }
 
 /**
@@ -63,6 +65,8 @@ export class AppConfig {
   trustProxy!: boolean;
   loginThrottle!: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowSeconds: number };
   llm!: LlmSettings;
+  /** Message creation limits, shared across instances (DynamoDB-backed). */
+  chatRateLimits!: { perUserPerMinute: number; perTenantPerMinute: number };
   /** Secrets generated for development that should be printed once (empty otherwise). */
   generatedNotices!: string[];
 }

@@ -58,6 +58,9 @@ const schema = z.object({
   LLM_API_KEY: z.string().min(1).optional(),
   LLM_MODEL: z.string().min(1).optional(),
   LLM_TIMEOUT_MS: int(100, 600_000).default(60_000),
+  LLM_CONTEXT_TOKENS: int(256, 2_000_000).default(8000),
+  CHAT_MESSAGES_PER_MINUTE_PER_USER: int(1, 100_000).default(20),
+  CHAT_MESSAGES_PER_MINUTE_PER_TENANT: int(1, 1_000_000).default(600),
 });
 type RawConfig = z.infer<typeof schema>;
 
@@ -247,6 +250,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       apiKey: raw.LLM_API_KEY,
       model: raw.LLM_MODEL ?? 'echo-1',
       timeoutMs: raw.LLM_TIMEOUT_MS,
+      contextTokens: raw.LLM_CONTEXT_TOKENS,
+    },
+    chatRateLimits: {
+      perUserPerMinute: raw.CHAT_MESSAGES_PER_MINUTE_PER_USER,
+      perTenantPerMinute: raw.CHAT_MESSAGES_PER_MINUTE_PER_TENANT,
     },
     generatedNotices: notices,
   } satisfies AppConfig);

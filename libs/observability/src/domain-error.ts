@@ -8,7 +8,12 @@ export type DomainErrorCode =
   | 'invalid_input'
   | 'rate_limited'
   | 'unavailable'
-  | 'tenant_suspended';
+  | 'tenant_suspended'
+  | 'payload_too_large'
+  | 'unprocessable'
+  | 'quota_exceeded'
+  | 'upstream_failed'
+  | 'upstream_timeout';
 
 /** An expected failure with a code and a message that is safe to show to the caller. */
 export class DomainError extends Error {

@@ -14,6 +14,11 @@ const STATUS_BY_CODE: Record<DomainErrorCode, number> = {
   invalid_input: 400,
   rate_limited: 429,
   unavailable: 503,
+  payload_too_large: 413,
+  unprocessable: 422,
+  quota_exceeded: 429,
+  upstream_failed: 502,
+  upstream_timeout: 504,
 };
 
 /** Fastify's own errors (raised before Nest sees the request: body parsing, content type). */

@@ -1,12 +1,10 @@
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { PasswordHasher } from '@lib/auth';
 import { AppConfig } from '@lib/config';
 import {
   CursorCodec,
   type CursorBinding,
   DynamoClients,
-  TenantKeys,
   type TenantAttributes,
   type TenantSettings,
   tenantTableName,
@@ -23,6 +21,7 @@ import type {
   UpdateTenantDto,
   UsageDto,
 } from './dto/tenant.dto';
+import { readUsage } from '../usage/usage.reader';
 import { LATEST_SCHEMA_VERSION, TenantProvisioner } from './tenant-provisioner';
 import { TenantsRepository } from './tenants.repository';
 
@@ -74,6 +73,9 @@ export function toTenantDto(t: TenantAttributes): TenantDto {
     settings: {
       monthlyTokenQuota: t.settings?.monthlyTokenQuota ?? null,
       retentionDays: t.settings?.retentionDays ?? null,
+      ...(typeof t.settings?.userMonthlyTokenQuota === 'number'
+        ? { userMonthlyTokenQuota: t.settings.userMonthlyTokenQuota }
+        : {}),
       ...(llm
         ? { llm: { provider: llm.provider, baseUrl: llm.baseUrl, model: llm.model, apiKeySet: Boolean(llm.apiKey) } }
         : {}),
@@ -235,38 +237,17 @@ export class TenantsService implements BeforeApplicationShutdown {
   /** Token counters and DynamoDB consumed capacity of a month, from the tenant's own table. */
   async usage(id: string, month: string): Promise<UsageDto> {
     const tenant = await this.get(id);
-    const empty: UsageDto = {
-      month,
-      inputTokens: 0,
-      outputTokens: 0,
-      requests: 0,
-      byUser: [],
-      dynamodb: { readCapacityUnits: 0, writeCapacityUnits: 0 },
-    };
-    if (!['active', 'suspended'].includes(tenant.status)) return empty;
-    const { Items = [] } = await this.clients.doc.send(
-      new QueryCommand({
-        TableName: tenant.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': TenantKeys.usage(month, 'TOTAL').pk },
-        Limit: 1000,
-      }),
-    );
-    const num = (v: unknown) => (typeof v === 'number' ? v : 0);
-    const total = Items.find((i) => i.sk === 'TOTAL') ?? {};
-    return {
-      month,
-      inputTokens: num(total.inputTokens),
-      outputTokens: num(total.outputTokens),
-      requests: num(total.requests),
-      byUser: Items.filter((i) => String(i.sk).startsWith('USER#')).map((i) => ({
-        userId: String(i.sk).slice(5),
-        inputTokens: num(i.inputTokens),
-        outputTokens: num(i.outputTokens),
-        requests: num(i.requests),
-      })),
-      dynamodb: { readCapacityUnits: num(total.readCapacityUnits), writeCapacityUnits: num(total.writeCapacityUnits) },
-    };
+    if (!['active', 'suspended'].includes(tenant.status)) {
+      return {
+        month,
+        inputTokens: 0,
+        outputTokens: 0,
+        requests: 0,
+        byUser: [],
+        dynamodb: { readCapacityUnits: 0, writeCapacityUnits: 0 },
+      };
+    }
+    return readUsage(this.clients.doc, tenant.tableName, month);
   }
 
   private track<T>(promise: Promise<T>): Promise<T> {
@@ -283,6 +264,7 @@ function mergeSettings(
   const merged: TenantSettings = { monthlyTokenQuota: null, retentionDays: null, ...(current ?? {}) };
   if (input.monthlyTokenQuota !== undefined) merged.monthlyTokenQuota = input.monthlyTokenQuota;
   if (input.retentionDays !== undefined) merged.retentionDays = input.retentionDays;
+  if (input.userMonthlyTokenQuota !== undefined) merged.userMonthlyTokenQuota = input.userMonthlyTokenQuota;
   if (input.llm !== undefined) merged.llm = { ...((current?.llm as object | undefined) ?? {}), ...input.llm };
   return merged;
 }

@@ -97,6 +97,19 @@ export class TenantSettingsInputDto {
   @Max(1_000_000_000_000)
   monthlyTokenQuota?: number | null;
 
+  @ApiPropertyOptional({
+    type: Number,
+    nullable: true,
+    minimum: 0,
+    description: 'Tokens per user per month; null = no per-user quota',
+  })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000_000_000)
+  userMonthlyTokenQuota?: number | null;
+
   @ApiPropertyOptional({ type: Number, nullable: true, minimum: 1, maximum: 3650, description: 'null = keep forever' })
   @IsOptional()
   @ValidateIf((_o, v) => v !== null)
@@ -151,6 +164,9 @@ export class TenantLlmSettingsViewDto {
 export class TenantSettingsDto {
   @ApiProperty({ type: Number, nullable: true })
   monthlyTokenQuota!: number | null;
+
+  @ApiPropertyOptional({ type: Number, nullable: true })
+  userMonthlyTokenQuota?: number | null;
 
   @ApiProperty({ type: Number, nullable: true })
   retentionDays!: number | null;

@@ -1,0 +1,224 @@
+import { Injectable } from '@nestjs/common';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoClients,
+  type DynamoKey,
+  isConditionalCheckFailed,
+  isTransactionCanceled,
+  TenantKeys,
+} from '@lib/dynamo';
+import { TenantRepository } from '@lib/tenancy';
+import type { ChatRecord, MessageRecord } from './chat.types';
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+export interface UsageDelta {
+  month: string;
+  userId: string;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Chats and messages of the current tenant. A chat's messages share its partition (`CHAT#<id>`). */
+@Injectable()
+export class ChatsRepository extends TenantRepository {
+  constructor(clients: DynamoClients) {
+    super(clients);
+  }
+
+  async create(chat: ChatRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...TenantKeys.chat(chat.id), ...TenantKeys.chatIndex(chat.ownerId, chat.updatedAt, chat.id), ...chat },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async get(id: string): Promise<ChatRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: TenantKeys.chat(id), ConsistentRead: true }),
+    );
+    return Item as ChatRecord | undefined;
+  }
+
+  async getMessage(chatId: string, messageId: string): Promise<MessageRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: TenantKeys.message(chatId, messageId), ConsistentRead: true }),
+    );
+    return Item as MessageRecord | undefined;
+  }
+
+  /** The owner's chats, most recently updated first (gsi1 `USER#<owner>#CHATS`). */
+  async listByOwner(ownerId: string, limit: number, start: DynamoKey | undefined) {
+    const page = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': TenantKeys.chatIndex(ownerId, '', '').gsi1pk },
+        ScanIndexForward: false,
+        Limit: limit,
+        ExclusiveStartKey: start,
+      }),
+    );
+    return { items: (page.Items ?? []) as ChatRecord[], lastKey: page.LastEvaluatedKey as DynamoKey | undefined };
+  }
+
+  /**
+   * The hot read, one Query: without `after`, the chat item (`CHAT` sorts before `MSG#…`) and the first
+   * `limit` messages; with `after` (from a signed cursor), the next `limit` messages.
+   */
+  async page(chatId: string, limit: number, after: string | undefined) {
+    const { pk } = TenantKeys.chat(chatId);
+    const page = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: after ? 'pk = :pk AND sk > :after' : 'pk = :pk AND sk >= :chat',
+        ExpressionAttributeValues: after ? { ':pk': pk, ':after': after } : { ':pk': pk, ':chat': 'CHAT' },
+        Limit: after ? limit : limit + 1,
+      }),
+    );
+    const items = (page.Items ?? []) as Array<(ChatRecord | MessageRecord) & { sk: string }>;
+    const chat = !after && items[0]?.sk === 'CHAT' ? (items.shift() as unknown as ChatRecord) : undefined;
+    return {
+      chat,
+      messages: items as unknown as Array<MessageRecord & { sk: string }>,
+      more: Boolean(page.LastEvaluatedKey),
+    };
+  }
+
+  /** The last `count` messages, oldest first (for the prompt). */
+  async recent(chatId: string, count: number): Promise<MessageRecord[]> {
+    const page = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+        ExpressionAttributeValues: { ':pk': TenantKeys.chat(chatId).pk, ':msg': 'MSG#' },
+        ScanIndexForward: false,
+        Limit: count,
+      }),
+    );
+    return ((page.Items ?? []) as MessageRecord[]).reverse();
+  }
+
+  /** Title / system prompt at `expectedVersion`; undefined when the version moved on (or the chat is gone). */
+  async update(
+    chat: ChatRecord,
+    changes: Partial<Pick<ChatRecord, 'title' | 'systemPrompt'>>,
+    updatedAt: string,
+  ): Promise<ChatRecord | undefined> {
+    const names: Record<string, string> = { '#version': 'version' };
+    const values: Record<string, unknown> = {
+      ':v': chat.version,
+      ':one': 1,
+      ':u': updatedAt,
+      ':g': TenantKeys.chatIndex(chat.ownerId, updatedAt, chat.id).gsi1sk,
+    };
+    const sets = ['updatedAt = :u', 'gsi1sk = :g'];
+    Object.entries(changes).forEach(([field, value], i) => {
+      names[`#f${i}`] = field;
+      values[`:f${i}`] = value;
+      sets.push(`#f${i} = :f${i}`);
+    });
+    try {
+      const result = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: TenantKeys.chat(chat.id),
+          UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
+          ConditionExpression: '#version = :v',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return result.Attributes as ChatRecord;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Appends a message and bumps the chat (messageCount, updatedAt, list position, retention) in one
+   * transaction; with `usage`, the month's counters move in the same transaction. False when the chat is gone.
+   */
+  async append(chat: ChatRecord, message: MessageRecord, usage?: UsageDelta): Promise<boolean> {
+    const items: TransactItem[] = [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...TenantKeys.message(chat.id, message.id), ...message },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: TenantKeys.chat(chat.id),
+          UpdateExpression: `SET updatedAt = :u, gsi1sk = :g${message.expiresAt ? ', expiresAt = :e' : ''} ADD messageCount :one`,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: {
+            ':u': message.createdAt,
+            ':g': TenantKeys.chatIndex(chat.ownerId, message.createdAt, chat.id).gsi1sk,
+            ':one': 1,
+            ...(message.expiresAt ? { ':e': message.expiresAt } : {}),
+          },
+        },
+      },
+    ];
+    if (usage) {
+      for (const scope of ['TOTAL', `USER#${usage.userId}`] as const) {
+        items.push({
+          Update: {
+            TableName: this.tableName,
+            Key: TenantKeys.usage(usage.month, scope),
+            UpdateExpression: 'ADD inputTokens :i, outputTokens :o, requests :one',
+            ExpressionAttributeValues: { ':i': usage.inputTokens, ':o': usage.outputTokens, ':one': 1 },
+          },
+        });
+      }
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+        return true;
+      } catch (error) {
+        if (!isTransactionCanceled(error)) throw error;
+        const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
+        // Concurrent appends to one chat conflict on the chat item: retry with jitter (ADD keeps the count exact).
+        if (reasons.some((r) => r.Code === 'TransactionConflict') && attempt < 8) {
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
+          continue;
+        }
+        if (reasons[0]?.Code === 'ConditionalCheckFailed') return true; // the message is already there (a retry)
+        return false;
+      }
+    }
+  }
+
+  /** Deletes the chat and every message (batches of 25, unprocessed items retried). */
+  async delete(chatId: string): Promise<number> {
+    return this.deletePartition(TenantKeys.chat(chatId).pk);
+  }
+
+  /** The month's token total of the tenant and of one user (quota checks). */
+  async usage(month: string, userId: string): Promise<{ tenantTokens: number; userTokens: number }> {
+    const [total, user] = await Promise.all(
+      (['TOTAL', `USER#${userId}`] as const).map((scope) =>
+        this.doc.send(new GetCommand({ TableName: this.tableName, Key: TenantKeys.usage(month, scope) })),
+      ),
+    );
+    const tokens = (item?: Record<string, unknown>) => Number(item?.inputTokens ?? 0) + Number(item?.outputTokens ?? 0);
+    return { tenantTokens: tokens(total.Item), userTokens: tokens(user.Item) };
+  }
+}

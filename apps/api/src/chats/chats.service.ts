@@ -1,0 +1,153 @@
+import { Injectable } from '@nestjs/common';
+import { assertChatAccess } from '@lib/auth';
+import { type CursorBinding, CursorCodec } from '@lib/dynamo';
+import { DomainError } from '@lib/observability';
+import { type Caller, RequestContext } from '@lib/tenancy';
+import { createHash } from 'node:crypto';
+import { ulid } from 'ulid';
+import { IdempotencyRepository, type StoredResponse } from './idempotency.repository';
+import { PageQueryDto } from '../common/pagination.dto';
+import { type ChatRecord, isExpired, type MessageRecord } from './chat.types';
+import { ChatsRepository } from './chats.repository';
+import type { ChatDto, ChatPageDto, CreateChatDto, MessageDto, MessagePageDto, UpdateChatDto } from './dto/chat.dto';
+import { LlmRegistry } from './llm/llm-registry';
+
+export function toChatDto(c: ChatRecord): ChatDto {
+  return {
+    id: c.id,
+    title: c.title,
+    systemPrompt: c.systemPrompt,
+    model: c.model,
+    createdAt: c.createdAt,
+    updatedAt: c.updatedAt,
+    messageCount: c.messageCount,
+  };
+}
+
+export function toMessageDto(m: MessageRecord): MessageDto {
+  return {
+    id: m.id,
+    chatId: m.chatId,
+    role: m.role,
+    content: m.content,
+    status: m.status,
+    ...(m.model ? { model: m.model } : {}),
+    ...(m.usage ? { usage: { inputTokens: m.usage.inputTokens, outputTokens: m.usage.outputTokens } } : {}),
+    createdAt: m.createdAt,
+  };
+}
+
+/** Epoch seconds at which an item written now expires under the tenant's retention, or undefined. */
+export function retentionExpiry(): number | undefined {
+  const days = RequestContext.tenant().settings.retentionDays;
+  return days ? Math.floor(Date.now() / 1000) + days * 86_400 : undefined;
+}
+
+/** Chats: create, list own, read (own, or any with chats:read:any), rename, delete, page messages. */
+@Injectable()
+export class ChatsService {
+  constructor(
+    private readonly repository: ChatsRepository,
+    private readonly cursors: CursorCodec,
+    private readonly llm: LlmRegistry,
+    private readonly idempotency: IdempotencyRepository,
+  ) {}
+
+  /** Creates a chat; with an Idempotency-Key, the same key and body replay the first response. */
+  async createIdempotent(caller: Caller, dto: CreateChatDto, key: string | undefined): Promise<StoredResponse> {
+    if (!key) return { status: 201, body: toChatDto(await this.create(caller, dto)) };
+    const bodyHash = createHash('sha256')
+      .update(JSON.stringify(['POST', '/v1/chats', dto.title ?? null, dto.systemPrompt ?? null, dto.model ?? null]))
+      .digest('base64url');
+    const claim = await this.idempotency.claim(caller.id, key, bodyHash, 30_000);
+    if (claim.kind === 'replay') return claim.response;
+    if (claim.kind === 'mismatch')
+      throw new DomainError('unprocessable', 'this Idempotency-Key was used with another request');
+    if (claim.kind === 'in_progress')
+      throw new DomainError('conflict', 'a request with this Idempotency-Key is in progress');
+    const response = { status: 201, body: toChatDto(await this.create(caller, dto)) };
+    await this.idempotency.complete(caller.id, key, response);
+    return response;
+  }
+
+  async create(caller: Caller, dto: CreateChatDto): Promise<ChatRecord> {
+    const now = new Date().toISOString();
+    const expiresAt = retentionExpiry();
+    const chat: ChatRecord = {
+      id: ulid(),
+      ownerId: caller.id,
+      title: dto.title?.trim() || 'New chat',
+      systemPrompt: dto.systemPrompt ?? '',
+      model: dto.model ?? this.llm.forTenant(RequestContext.tenant()).model,
+      messageCount: 0,
+      createdAt: now,
+      updatedAt: now,
+      version: 1,
+      ...(expiresAt ? { expiresAt } : {}),
+    };
+    await this.repository.create(chat);
+    return chat;
+  }
+
+  async list(caller: Caller, query: PageQueryDto): Promise<ChatPageDto> {
+    const binding: CursorBinding = { tenant: RequestContext.tenant().id, list: 'chats', caller: caller.id };
+    const start = query.cursor ? this.cursors.decode(query.cursor, binding) : undefined;
+    const page = await this.repository.listByOwner(caller.id, query.limit, start);
+    return {
+      items: page.items.filter((c) => !isExpired(c)).map(toChatDto),
+      nextCursor: this.cursors.encode(page.lastKey, binding),
+    };
+  }
+
+  /** The chat if the caller may `mode` it; otherwise (missing, expired, someone else's) 404. */
+  async get(caller: Caller, id: string, mode: 'read' | 'write'): Promise<ChatRecord> {
+    const chat = await this.repository.get(id);
+    if (!chat || isExpired(chat)) throw new DomainError('not_found', 'chat not found');
+    assertChatAccess(caller, chat.ownerId, mode);
+    return chat;
+  }
+
+  async update(caller: Caller, id: string, dto: UpdateChatDto, ifMatch: number | undefined): Promise<ChatRecord> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const chat = await this.get(caller, id, 'write');
+      if (ifMatch !== undefined && chat.version !== ifMatch)
+        throw new DomainError('precondition_failed', 'the chat was changed since you read it');
+      const changes: Partial<ChatRecord> = {};
+      if (dto.title !== undefined) changes.title = dto.title.trim() || chat.title;
+      if (dto.systemPrompt !== undefined) changes.systemPrompt = dto.systemPrompt;
+      const updated = await this.repository.update(chat, changes, new Date().toISOString());
+      if (updated) return updated;
+      if (ifMatch !== undefined) throw new DomainError('precondition_failed', 'the chat was changed since you read it');
+    }
+    throw new DomainError('conflict', 'the chat is being changed concurrently; retry');
+  }
+
+  async delete(caller: Caller, id: string): Promise<void> {
+    await this.get(caller, id, 'write');
+    await this.repository.delete(id);
+  }
+
+  /**
+   * One DynamoDB request per page: the first page's Query returns the chat (ownership) and the messages;
+   * later pages are authorized by the signed cursor (bound to tenant, caller and chat).
+   */
+  async messages(caller: Caller, chatId: string, query: PageQueryDto): Promise<MessagePageDto> {
+    const binding: CursorBinding = {
+      tenant: RequestContext.tenant().id,
+      list: `messages:${chatId}`,
+      caller: caller.id,
+    };
+    const after = query.cursor ? String(this.cursors.decode(query.cursor, binding).sk ?? '') : undefined;
+    if (after !== undefined && !after.startsWith('MSG#')) throw new DomainError('invalid_input', 'invalid cursor');
+    const page = await this.repository.page(chatId, query.limit, after);
+    if (after === undefined) {
+      if (!page.chat || isExpired(page.chat)) throw new DomainError('not_found', 'chat not found');
+      assertChatAccess(caller, page.chat.ownerId, 'read');
+    }
+    const last = page.messages.at(-1);
+    return {
+      items: page.messages.filter((m) => !isExpired(m)).map(toMessageDto),
+      nextCursor: page.more && last ? this.cursors.encode({ sk: last.sk }, binding) : null,
+    };
+  }
+}

@@ -1,0 +1,135 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { ULID_PATTERN } from '../../tenants/dto/tenant-id-param.dto';
+
+export const MAX_CONTENT_CHARS = 32_000;
+
+export class CreateChatDto {
+  @ApiPropertyOptional({ maxLength: 200 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  title?: string;
+
+  @ApiPropertyOptional({ maxLength: 8000 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(8000)
+  systemPrompt?: string;
+
+  @ApiPropertyOptional({ maxLength: 200, description: "Model name; default: the tenant's or the deployment's" })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  model?: string;
+}
+
+export class UpdateChatDto {
+  @ApiPropertyOptional({ maxLength: 200 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  title?: string;
+
+  @ApiPropertyOptional({ maxLength: 8000 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(8000)
+  systemPrompt?: string;
+}
+
+/** Message content: 1..32 000 characters (more → 413, checked in the service). */
+export class PostMessageDto {
+  @ApiProperty({ minLength: 1, maxLength: MAX_CONTENT_CHARS })
+  @IsString()
+  @MinLength(1)
+  content!: string;
+}
+
+export class ChatIdParamDto {
+  @ApiProperty({ pattern: ULID_PATTERN.source })
+  @Matches(ULID_PATTERN, { message: 'chatId must be a ULID' })
+  chatId!: string;
+}
+
+export class ChatDto {
+  @ApiProperty()
+  id!: string;
+
+  @ApiProperty()
+  title!: string;
+
+  @ApiProperty()
+  systemPrompt!: string;
+
+  @ApiProperty()
+  model!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  updatedAt!: string;
+
+  @ApiProperty()
+  messageCount!: number;
+}
+
+export class ChatPageDto {
+  @ApiProperty({ type: [ChatDto] })
+  items!: ChatDto[];
+
+  @ApiProperty({ type: String, nullable: true })
+  nextCursor!: string | null;
+}
+
+export class UsageCountsDto {
+  @ApiProperty()
+  inputTokens!: number;
+
+  @ApiProperty()
+  outputTokens!: number;
+}
+
+export class MessageDto {
+  @ApiProperty()
+  id!: string;
+
+  @ApiProperty()
+  chatId!: string;
+
+  @ApiProperty({ enum: ['user', 'assistant', 'system'] })
+  role!: 'user' | 'assistant' | 'system';
+
+  @ApiProperty()
+  content!: string;
+
+  @ApiProperty({ enum: ['complete', 'incomplete'] })
+  status!: 'complete' | 'incomplete';
+
+  @ApiPropertyOptional()
+  model?: string;
+
+  @ApiPropertyOptional({ type: UsageCountsDto })
+  usage?: UsageCountsDto;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+}
+
+export class MessagePageDto {
+  @ApiProperty({ type: [MessageDto] })
+  items!: MessageDto[];
+
+  @ApiProperty({ type: String, nullable: true })
+  nextCursor!: string | null;
+}
+
+export class ExchangeDto {
+  @ApiProperty({ type: MessageDto })
+  userMessage!: MessageDto;
+
+  @ApiProperty({ type: MessageDto })
+  assistantMessage!: MessageDto;
+}

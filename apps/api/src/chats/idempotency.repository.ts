@@ -1,0 +1,129 @@
+import { Injectable } from '@nestjs/common';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoClients, isConditionalCheckFailed } from '@lib/dynamo';
+import { TenantRepository } from '@lib/tenancy';
+
+export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface IdempotencyRecord {
+  status: 'in_progress' | 'done';
+  bodyHash: string;
+  /** Epoch ms until which the run that holds the record owns it; a crashed run's lease runs out. */
+  leaseUntil: number;
+  /** Written as soon as the user message is stored, so that a resumed run does not store it again. */
+  userMessageId?: string;
+  response?: StoredResponse;
+  expiresAt: number;
+}
+
+export type Claim =
+  | { kind: 'claimed'; record: IdempotencyRecord }
+  | { kind: 'resumed'; record: IdempotencyRecord }
+  | { kind: 'replay'; response: StoredResponse }
+  | { kind: 'in_progress' }
+  | { kind: 'mismatch' };
+
+const key = (userId: string, idempotencyKey: string) => ({ pk: `IDEMP#${userId}#${idempotencyKey}`, sk: 'IDEMP' });
+
+/** Idempotency records (`IDEMP#<userId>#<key>`, 24 h TTL) in the current tenant's table. */
+@Injectable()
+export class IdempotencyRepository extends TenantRepository {
+  constructor(clients: DynamoClients) {
+    super(clients);
+  }
+
+  /**
+   * Takes the key for this run. Same key and body: replay a finished response, 409 while another run holds a
+   * live lease, resume a run whose lease ran out (crash, provider failure). Another body: mismatch.
+   */
+  async claim(userId: string, idempotencyKey: string, bodyHash: string, leaseMs: number): Promise<Claim> {
+    const now = Date.now();
+    const record: IdempotencyRecord = {
+      status: 'in_progress',
+      bodyHash,
+      leaseUntil: now + leaseMs,
+      expiresAt: Math.floor(now / 1000) + IDEMPOTENCY_TTL_SECONDS,
+    };
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...key(userId, idempotencyKey), ...record },
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :nowS',
+          ExpressionAttributeValues: { ':nowS': Math.floor(now / 1000) },
+        }),
+      );
+      return { kind: 'claimed', record };
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+    }
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: key(userId, idempotencyKey), ConsistentRead: true }),
+    );
+    const existing = Item as IdempotencyRecord | undefined;
+    if (!existing) return this.claim(userId, idempotencyKey, bodyHash, leaseMs);
+    if (existing.bodyHash !== bodyHash) return { kind: 'mismatch' };
+    if (existing.status === 'done' && existing.response) return { kind: 'replay', response: existing.response };
+    if (existing.leaseUntil > now) return { kind: 'in_progress' };
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key(userId, idempotencyKey),
+          UpdateExpression: 'SET leaseUntil = :new',
+          ConditionExpression: 'leaseUntil = :old AND #s = :inProgress',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':new': now + leaseMs,
+            ':old': existing.leaseUntil,
+            ':inProgress': 'in_progress',
+          },
+        }),
+      );
+      return { kind: 'resumed', record: { ...existing, leaseUntil: now + leaseMs } };
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return { kind: 'in_progress' };
+      throw error;
+    }
+  }
+
+  async rememberUserMessage(userId: string, idempotencyKey: string, messageId: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: key(userId, idempotencyKey),
+        UpdateExpression: 'SET userMessageId = :m',
+        ExpressionAttributeValues: { ':m': messageId },
+      }),
+    );
+  }
+
+  async complete(userId: string, idempotencyKey: string, response: StoredResponse): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: key(userId, idempotencyKey),
+        UpdateExpression: 'SET #s = :done, #r = :r',
+        ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
+        ExpressionAttributeValues: { ':done': 'done', ':r': response },
+      }),
+    );
+  }
+
+  /** Gives the key up so that a retry can resume at once (after a failure that wrote nothing final). */
+  async release(userId: string, idempotencyKey: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: key(userId, idempotencyKey),
+        UpdateExpression: 'SET leaseUntil = :zero',
+        ExpressionAttributeValues: { ':zero': 0 },
+      }),
+    );
+  }
+}

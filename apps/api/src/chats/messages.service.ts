@@ -1,0 +1,198 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '@lib/config';
+import { DomainError } from '@lib/observability';
+import { type Caller, RequestContext } from '@lib/tenancy';
+import { createHash } from 'node:crypto';
+import { ulid } from 'ulid';
+import type { ChatRecord, MessageRecord } from './chat.types';
+import { ChatsRepository } from './chats.repository';
+import { ChatsService, retentionExpiry, toMessageDto } from './chats.service';
+import { type ExchangeDto, MAX_CONTENT_CHARS, type MessageDto } from './dto/chat.dto';
+import { type IdempotencyRecord, IdempotencyRepository, type StoredResponse } from './idempotency.repository';
+import { LlmProviderError, type LlmUsage } from './llm/llm-provider';
+import { LlmRegistry } from './llm/llm-registry';
+import { buildPrompt, countTokens } from './llm/tokenizer';
+import { MessageRateLimiter } from './message-rate-limiter';
+
+/** Control characters other than tab, newline and carriage return are refused (400), not stripped. */
+const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+const HISTORY_MESSAGES = 50;
+
+/** Where the exchange goes as it happens: JSON callers ignore it, SSE callers stream it. */
+export interface ExchangeSink {
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+  onUserMessage(message: MessageDto): void;
+  onDelta(text: string): void;
+}
+
+export type ExchangeOutcome = { kind: 'done'; response: StoredResponse } | { kind: 'replay'; response: StoredResponse };
+
+const month = () => new Date().toISOString().slice(0, 7);
+
+/**
+ * `POST /v1/chats/{id}/messages`: stores the user message, asks the tenant's LLM with the recent history that
+ * fits the token budget, stores the assistant reply with its usage (and the month's counters, in the same
+ * transaction), honouring Idempotency-Key, rate limits and quotas.
+ */
+@Injectable()
+export class MessagesService {
+  private readonly logger = new Logger(MessagesService.name);
+
+  constructor(
+    private readonly chats: ChatsService,
+    private readonly repository: ChatsRepository,
+    private readonly idempotency: IdempotencyRepository,
+    private readonly limiter: MessageRateLimiter,
+    private readonly llm: LlmRegistry,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Checks the content before anything is read or written. */
+  validate(content: string): void {
+    if (content.length > MAX_CONTENT_CHARS) {
+      throw new DomainError('payload_too_large', `content is longer than ${MAX_CONTENT_CHARS} characters`);
+    }
+    if (CONTROL_CHARS.test(content)) {
+      throw new DomainError('invalid_input', 'the request is not valid', {
+        errors: [{ field: 'content', message: 'control characters other than tab and newline are not allowed' }],
+      });
+    }
+  }
+
+  async post(
+    caller: Caller,
+    chatId: string,
+    content: string,
+    idempotencyKey: string | undefined,
+    sink: ExchangeSink,
+  ): Promise<ExchangeOutcome> {
+    this.validate(content);
+    const chat = await this.chats.get(caller, chatId, 'write');
+    let claim: IdempotencyRecord | undefined;
+    if (idempotencyKey) {
+      const bodyHash = createHash('sha256')
+        .update(JSON.stringify(['POST', `/v1/chats/${chatId}/messages`, content]))
+        .digest('base64url');
+      const result = await this.idempotency.claim(
+        caller.id,
+        idempotencyKey,
+        bodyHash,
+        this.config.llm.timeoutMs + 30_000,
+      );
+      if (result.kind === 'replay') return { kind: 'replay', response: result.response };
+      if (result.kind === 'mismatch')
+        throw new DomainError('unprocessable', 'this Idempotency-Key was used with another request');
+      if (result.kind === 'in_progress')
+        throw new DomainError('conflict', 'a request with this Idempotency-Key is in progress');
+      claim = result.record;
+    }
+    try {
+      return { kind: 'done', response: await this.exchange(caller, chat, content, idempotencyKey, claim, sink) };
+    } catch (error) {
+      // Nothing final was written: a retry with the same key resumes (the stored user message is reused).
+      if (idempotencyKey) await this.idempotency.release(caller.id, idempotencyKey).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async exchange(
+    caller: Caller,
+    chat: ChatRecord,
+    content: string,
+    idempotencyKey: string | undefined,
+    claim: IdempotencyRecord | undefined,
+    sink: ExchangeSink,
+  ): Promise<StoredResponse> {
+    const tenant = RequestContext.tenant();
+    const resumedUserMessage = claim?.userMessageId
+      ? await this.repository.getMessage(chat.id, claim.userMessageId)
+      : undefined;
+    if (!resumedUserMessage) {
+      await this.limiter.consume(tenant.id, caller.id);
+      await this.assertQuota(caller.id);
+    }
+    const expiresAt = retentionExpiry();
+    const userMessage: MessageRecord = resumedUserMessage ?? {
+      id: ulid(),
+      chatId: chat.id,
+      role: 'user',
+      content,
+      status: 'complete',
+      createdAt: new Date().toISOString(),
+      ...(expiresAt ? { expiresAt } : {}),
+    };
+    if (!resumedUserMessage) {
+      if (!(await this.repository.append(chat, userMessage))) throw new DomainError('not_found', 'chat not found');
+      if (idempotencyKey) await this.idempotency.rememberUserMessage(caller.id, idempotencyKey, userMessage.id);
+    }
+    sink.onUserMessage(toMessageDto(userMessage));
+
+    const history = (await this.repository.recent(chat.id, HISTORY_MESSAGES))
+      .filter((m) => m.role === 'user' || (m.role === 'assistant' && m.status === 'complete'))
+      .map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content }));
+    const prompt = buildPrompt(chat.systemPrompt, history, this.config.llm.contextTokens);
+    const { provider } = this.llm.forTenant(tenant);
+    const parts: string[] = [];
+    let usage: LlmUsage;
+    let status: MessageRecord['status'] = 'complete';
+    try {
+      usage = await provider.complete({
+        model: chat.model,
+        messages: prompt,
+        signal: sink.signal,
+        onDelta: (text) => {
+          parts.push(text);
+          sink.onDelta(text);
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof LlmProviderError)) throw error;
+      if (error.kind !== 'aborted') {
+        this.logger.warn(`provider ${provider.name} failed (${error.kind}) for chat ${chat.id}: ${error.message}`);
+        throw new DomainError(
+          error.kind === 'timeout' ? 'upstream_timeout' : 'upstream_failed',
+          error.kind === 'timeout' ? 'the model did not answer in time' : 'the model provider failed',
+        );
+      }
+      // The client went away: keep what was streamed, marked incomplete.
+      status = 'incomplete';
+      usage = {
+        inputTokens: prompt.reduce((n, m) => n + countTokens(m.content), 0),
+        outputTokens: countTokens(parts.join('')),
+      };
+    }
+    const assistant: MessageRecord = {
+      id: ulid(),
+      chatId: chat.id,
+      role: 'assistant',
+      content: parts.join(''),
+      status,
+      model: chat.model,
+      usage,
+      createdAt: new Date().toISOString(),
+      ...(expiresAt ? { expiresAt } : {}),
+    };
+    await this.repository.append(chat, assistant, { month: month(), userId: caller.id, ...usage });
+    const body: ExchangeDto = { userMessage: toMessageDto(userMessage), assistantMessage: toMessageDto(assistant) };
+    const response: StoredResponse = { status: 201, body };
+    if (idempotencyKey) await this.idempotency.complete(caller.id, idempotencyKey, response);
+    return response;
+  }
+
+  /** 429 `quota exceeded` when the tenant or the user has used the month's tokens. */
+  private async assertQuota(userId: string): Promise<void> {
+    const { monthlyTokenQuota, userMonthlyTokenQuota } = RequestContext.tenant().settings as {
+      monthlyTokenQuota: number | null;
+      userMonthlyTokenQuota?: number | null;
+    };
+    if (monthlyTokenQuota == null && userMonthlyTokenQuota == null) return;
+    const used = await this.repository.usage(month(), userId);
+    if (
+      (monthlyTokenQuota != null && used.tenantTokens >= monthlyTokenQuota) ||
+      (userMonthlyTokenQuota != null && used.userTokens >= userMonthlyTokenQuota)
+    ) {
+      throw new DomainError('quota_exceeded', 'quota exceeded');
+    }
+  }
+}

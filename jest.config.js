@@ -1,6 +1,8 @@
 // One Jest run, two projects: unit specs beside the code, e2e specs in test/.
 // DynamoDB Local is started once per run (in memory, free port) by the global setup.
 const moduleNameMapper = {
+  // Every e2e response is checked against openapi.json (test/support/contract.ts).
+  '^supertest$': '<rootDir>/test/support/validating-supertest.ts',
   '^@app/(.*)$': '<rootDir>/apps/api/src/$1',
   '^@lib/(config|dynamo|tenancy|auth|observability)$': '<rootDir>/libs/$1/src',
   '^@lib/(config|dynamo|tenancy|auth|observability)/(.*)$': '<rootDir>/libs/$1/src/$2',

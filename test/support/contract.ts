@@ -39,7 +39,8 @@ function strict(schema: unknown): unknown {
   for (const [k, v] of Object.entries(schema)) {
     out[k] = k === '$ref' && typeof v === 'string' ? v.replace('#/components', 'openapi#/components') : strict(v);
   }
-  if ((out.type === 'object' || out.properties) && out.additionalProperties === undefined) out.additionalProperties = false;
+  if ((out.type === 'object' || out.properties) && out.additionalProperties === undefined)
+    out.additionalProperties = false;
   return out;
 }
 
@@ -55,7 +56,10 @@ export class ContractChecker {
 
   constructor(file = resolve(__dirname, '../../openapi.json')) {
     addFormats(this.ajv);
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { paths: Record<string, Record<string, Operation>>; components: object };
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as {
+      paths: Record<string, Record<string, Operation>>;
+      components: object;
+    };
     this.ajv.addSchema({ $id: 'openapi', components: strict(doc.components) });
     this.problem = this.ajv.compile(PROBLEM_SCHEMA);
     for (const [template, methods] of Object.entries(doc.paths)) {
@@ -67,14 +71,18 @@ export class ContractChecker {
   /** Throws with the violations when the response breaks the contract. */
   check(method: string, url: string, status: number, contentType: string | undefined, body: unknown): void {
     const type = (contentType ?? '').split(';')[0].trim();
-    if (type === 'application/problem+json') return this.assert(this.problem, body, `${method} ${url} ${status} problem`);
+    if (type === 'application/problem+json')
+      return this.assert(this.problem, body, `${method} ${url} ${status} problem`);
     if (type !== 'application/json') return;
     const path = new URL(url, 'http://x').pathname;
     if (path.startsWith('/docs')) return; // the OpenAPI document itself
     const route = this.routes.find((r) => r.method === method.toLowerCase() && r.pattern.test(path));
     if (!route) throw new Error(`contract: ${method} ${path} is not in openapi.json`);
     const schema = route.op.responses?.[String(status)]?.content?.['application/json']?.schema;
-    if (!schema) throw new Error(`contract: ${method} ${route.template} answered ${status} with JSON, which openapi.json does not document`);
+    if (!schema)
+      throw new Error(
+        `contract: ${method} ${route.template} answered ${status} with JSON, which openapi.json does not document`,
+      );
     const key = `${method} ${route.template} ${status}`;
     let validate = this.validators.get(key);
     if (!validate) {
@@ -86,7 +94,9 @@ export class ContractChecker {
 
   private assert(validate: ValidateFunction, body: unknown, what: string): void {
     if (!validate(body)) {
-      throw new Error(`contract: ${what} does not match openapi.json: ${this.ajv.errorsText(validate.errors)} — body ${JSON.stringify(body).slice(0, 500)}`);
+      throw new Error(
+        `contract: ${what} does not match openapi.json: ${this.ajv.errorsText(validate.errors)} — body ${JSON.stringify(body).slice(0, 500)}`,
+      );
     }
   }
 }

@@ -6,7 +6,10 @@ import type { Response } from 'supertest';
 import { ContractChecker } from './contract';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const real = require('supertest/index.js') as (app: unknown, options?: unknown) => Record<string, (url: string) => { expect(fn: (res: Response) => void): unknown }>;
+const real = require('supertest/index.js') as (
+  app: unknown,
+  options?: unknown,
+) => Record<string, (url: string) => { expect(fn: (res: Response) => void): unknown }>;
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
 let checker: ContractChecker | undefined;
@@ -18,7 +21,13 @@ function request(app: unknown, options?: unknown) {
     agent[method] = (url: string) =>
       original.call(agent, url).expect((res: Response) => {
         checker ??= new ContractChecker();
-        checker.check(method.toUpperCase(), url, res.status, res.headers['content-type'] as string | undefined, res.body);
+        checker.check(
+          method.toUpperCase(),
+          url,
+          res.status,
+          res.headers['content-type'] as string | undefined,
+          res.body,
+        );
       }) as ReturnType<typeof original>;
   }
   return agent;

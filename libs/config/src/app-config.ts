@@ -1,3 +1,4 @@
+import type { FaultRule } from './fault-rules';
 import type { KeyObject } from 'node:crypto';
 
 export type NodeEnv = 'development' | 'test' | 'production';
@@ -15,6 +16,8 @@ export interface DynamoSettings {
   timeoutMs: number;
   connectTimeoutMs: number;
   maxAttempts: number;
+  /** Test-only injected DynamoDB failures (DYNAMODB_FAULTS; refused outside NODE_ENV=test). */
+  faults: FaultRule[];
 }
 
 export interface JwtSettings {

@@ -3,3 +3,4 @@ export * from './config.errors';
 export * from './config.module';
 export * from './duration';
 export * from './load-config';
+export * from './fault-rules';

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { AppConfig, type JwtSettings, type NodeEnv } from './app-config';
 import { ConfigError } from './config.errors';
+import { type FaultRule, parseFaultRules } from './fault-rules';
 import { parseDurationSeconds } from './duration';
 
 type Env = Record<string, string | undefined>;
@@ -34,6 +35,7 @@ const schema = z.object({
   DYNAMODB_TIMEOUT_MS: int(50, 120_000).default(3000),
   DYNAMODB_CONNECT_TIMEOUT_MS: int(50, 60_000).default(1000),
   DYNAMODB_MAX_ATTEMPTS: int(1, 10).default(3),
+  DYNAMODB_FAULTS: z.string().optional(),
   JWT_SECRET: secret.optional(),
   JWT_PRIVATE_KEY: z.string().optional(),
   JWT_PUBLIC_KEY: z.string().optional(),
@@ -169,6 +171,15 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     return dev[key];
   };
 
+  if (raw.DYNAMODB_FAULTS && nodeEnv !== 'test') {
+    throw new ConfigError('DYNAMODB_FAULTS', 'is a test-only setting (NODE_ENV=test)');
+  }
+  let faults: FaultRule[] = [];
+  try {
+    faults = raw.DYNAMODB_FAULTS ? parseFaultRules(raw.DYNAMODB_FAULTS) : [];
+  } catch (error) {
+    throw new ConfigError('DYNAMODB_FAULTS', (error as Error).message);
+  }
   if (isProduction && !raw.JWT_SECRET && !raw.JWT_PRIVATE_KEY) {
     throw new ConfigError('JWT_SECRET', 'is required in production (or JWT_PRIVATE_KEY/JWT_PUBLIC_KEY)');
   }
@@ -227,6 +238,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       timeoutMs: raw.DYNAMODB_TIMEOUT_MS,
       connectTimeoutMs: raw.DYNAMODB_CONNECT_TIMEOUT_MS,
       maxAttempts: raw.DYNAMODB_MAX_ATTEMPTS,
+      faults,
     },
     jwt: { ...jwt, accessTtlSeconds, refreshTtlSeconds },
     cursorKey: createSecretKey(Buffer.from(cursorSecret, 'utf8')),

@@ -4,6 +4,7 @@ import { MetricsService } from '@lib/observability';
 import * as dynamoose from 'dynamoose';
 import { CursorCodec } from './cursor';
 import { createDynamoClients, DynamoClients } from './dynamo-clients';
+import { attachFaultInjection } from './fault-injection';
 import { DynamoInstrumentation } from './instrumentation';
 import { TableManager } from './table-manager';
 
@@ -26,6 +27,7 @@ import { TableManager } from './table-manager';
       useFactory: (config: AppConfig, instrumentation: DynamoInstrumentation) => {
         const clients = createDynamoClients(config.dynamo);
         instrumentation.attach(clients.ddb);
+        attachFaultInjection(clients.ddb, config.dynamo.faults);
         dynamoose.aws.ddb.set(clients.ddb);
         return clients;
       },

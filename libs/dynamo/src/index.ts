@@ -8,3 +8,4 @@ export * from './table-manager';
 export * from './table-names';
 export * from './control-table';
 export * from './tenant-keys';
+export * from './fault-injection';

@@ -36,9 +36,15 @@ export class OperatorsRepository {
     private readonly clients: DynamoClients,
   ) {}
 
+  /**
+   * Read on every `/v1/platform/me`: one GetItem through the document client. (Through dynamoose it cost
+   * about 0.8 ms of CPU more per call, measured in bench/: a schema walk and a failed optional require.)
+   */
   async findById(id: string): Promise<OperatorAttributes | undefined> {
-    const item = await this.control.models.operators.get(ControlKeys.operator(id), { consistent: true });
-    return item ? (item.toJSON() as OperatorAttributes) : undefined;
+    const { Item } = await this.clients.doc.send(
+      new GetCommand({ TableName: this.control.tableName, Key: ControlKeys.operator(id), ConsistentRead: true }),
+    );
+    return Item as OperatorAttributes | undefined;
   }
 
   async findByEmail(email: string): Promise<OperatorAttributes | undefined> {

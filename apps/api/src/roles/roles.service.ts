@@ -69,6 +69,24 @@ export class RolesService {
   }
 
   async update(caller: Caller, id: string, dto: UpdateRoleDto, ifMatch: number | undefined): Promise<RoleRecord> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.updateOnce(caller, id, dto, ifMatch);
+      } catch (error) {
+        // Without If-Match, a concurrent change is retried on the new version (a few times).
+        const raced =
+          error instanceof DomainError && error.code === 'conflict' && error.message.includes('concurrently');
+        if (!raced || ifMatch !== undefined || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  private async updateOnce(
+    caller: Caller,
+    id: string,
+    dto: UpdateRoleDto,
+    ifMatch: number | undefined,
+  ): Promise<RoleRecord> {
     const current = await this.get(id);
     if (current.builtIn) throw new DomainError('forbidden', 'built-in roles cannot be changed');
     if (ifMatch !== undefined && ifMatch !== current.version)

@@ -34,6 +34,8 @@ export class TenantSeeder {
                     description: role.description,
                     permissions: role.permissions,
                     builtIn: true,
+                    assignedCount: 0,
+                    enabledCount: 0,
                     createdAt: now,
                     updatedAt: now,
                     version: 1,
@@ -91,6 +93,16 @@ export class TenantSeeder {
                 TableName: tableName,
                 Item: { ...TenantKeys.email(admin.email), ownerId: admin.id, createdAt: now },
                 ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            // The owner role counts its holders (a role in use cannot be deleted; the last owner cannot go).
+            {
+              Update: {
+                TableName: tableName,
+                Key: TenantKeys.role(ownerRoleId),
+                UpdateExpression: 'ADD assignedCount :one, enabledCount :one',
+                ConditionExpression: 'attribute_exists(pk)',
+                ExpressionAttributeValues: { ':one': 1 },
               },
             },
           ],

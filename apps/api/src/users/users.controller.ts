@@ -83,7 +83,7 @@ export class UsersController {
   @Authenticated({ permission: Permission.UsersWrite })
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiNoContentResponse()
-  delete(@Param() { userId }: UserIdParamDto): Promise<void> {
-    return this.users.delete(userId);
+  delete(@CurrentCaller() caller: Caller, @Param() { userId }: UserIdParamDto): Promise<void> {
+    return this.users.delete(caller, userId);
   }
 }

@@ -76,6 +76,7 @@ export class UsersService {
       const current = await this.get(id);
       if (ifMatch !== undefined && current.version !== ifMatch)
         throw new DomainError('precondition_failed', 'the user was changed since you read it');
+      await this.assertNotMorePrivileged(caller, current);
       const roleIds = dto.roleIds ?? current.roleIds;
       const added = roleIds.filter((r) => !current.roleIds.includes(r));
       await this.assertGrantable(caller, added);
@@ -99,9 +100,10 @@ export class UsersService {
   }
 
   /** Deletes the user, their sessions and their chats (with every message). */
-  async delete(id: string): Promise<void> {
+  async delete(caller: Caller, id: string): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const current = await this.get(id);
+      await this.assertNotMorePrivileged(caller, current);
       const counters = await this.counterChanges(current.roleIds, !current.disabled, [], false);
       const result = await this.repository.delete(current, counters);
       if (result === 'version') continue;
@@ -111,6 +113,16 @@ export class UsersService {
       return;
     }
     throw new DomainError('conflict', 'the user is being changed concurrently; retry');
+  }
+
+  /** Nobody changes or deletes a user who holds permissions the caller lacks (an admin cannot demote an owner). */
+  private async assertNotMorePrivileged(caller: Caller, target: UserRecord): Promise<void> {
+    if (target.id === caller.id) return;
+    const theirs = await this.roles.permissionsOf(target.roleIds);
+    const missing = [...theirs].filter((p) => !caller.permissions.has(p));
+    if (missing.length > 0) {
+      throw new DomainError('forbidden', `this user holds permissions you do not hold: ${missing.join(', ')}`);
+    }
   }
 
   /** Every role must exist, and the caller must hold every permission the roles carry. */

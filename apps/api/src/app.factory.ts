@@ -15,7 +15,21 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
     .setTitle('Chat platform API')
     .setDescription('Multi-tenant backend for LLM chat applications. Errors are RFC 9457 problem details.')
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+      description: 'Access token (JWT, RFC8725 best practices: pinned alg, iss, aud, typ at+jwt, required exp)',
+    })
+    .addServer('/')
+    .addTag('ops', 'Health and metrics')
+    .addTag('operators', 'Platform operators: sign-in and profile')
+    .addTag('tenants', 'Tenant onboarding and lifecycle (operators)')
+    .addTag('auth', 'Tenant sign-in for client apps')
+    .addTag('users', 'Users of a tenant')
+    .addTag('roles', 'Roles and the permission catalogue')
+    .addTag('chats', 'Chats, messages and streamed replies')
+    .addTag('usage', 'Token usage and DynamoDB capacity')
     .build();
   return SwaggerModule.createDocument(app, config);
 }

@@ -1,5 +1,6 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
-import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth } from '@nestjs/swagger';
+import { ApiProblem } from '@lib/observability';
 import type { CallerScope } from '@lib/tenancy';
 import type { Permission, PlatformPermission } from './permissions';
 
@@ -11,8 +12,15 @@ export type AccessRule =
   | { public?: false; scope: 'tenant'; permission?: Permission };
 
 /** The route needs no token (login, health, metrics with its own token). */
+/** Problem responses every route can give (documented in OpenAPI). */
+const COMMON_PROBLEMS = [
+  ApiProblem(400, 'Invalid input: the problem names each field'),
+  ApiProblem(500, 'Internal error (logged with the request id)'),
+  ApiProblem(503, 'DynamoDB unavailable or throttling; retry after Retry-After seconds'),
+];
+
 export const Public = (): MethodDecorator & ClassDecorator =>
-  applyDecorators(SetMetadata(ACCESS_METADATA, { public: true } satisfies AccessRule));
+  applyDecorators(SetMetadata(ACCESS_METADATA, { public: true } satisfies AccessRule), ...COMMON_PROBLEMS);
 
 /**
  * The route needs a valid access token of `scope`, and `permission` when given. Checked by the global guards
@@ -25,7 +33,8 @@ export function Authenticated(
   return applyDecorators(
     SetMetadata(ACCESS_METADATA, { ...rule, scope } as AccessRule),
     ApiBearerAuth(),
-    ApiUnauthorizedResponse({ description: 'Missing, invalid or expired access token' }),
-    ApiForbiddenResponse({ description: 'The token lacks the permission, or its tenant is suspended' }),
+    ApiProblem(401, 'Missing, invalid or expired access token'),
+    ApiProblem(403, 'The token lacks the permission, or its tenant is suspended'),
+    ...COMMON_PROBLEMS,
   );
 }

@@ -125,6 +125,9 @@ export class MessagesService {
     if (!resumedUserMessage) {
       if (!(await this.repository.append(chat, userMessage))) throw new DomainError('not_found', 'chat not found');
       if (idempotencyKey) await this.idempotency.rememberUserMessage(caller.id, idempotencyKey, userMessage.id);
+      // Test-only (NODE_ENV=test): the process dies here, after the write and before any response.
+      if (this.config.nodeEnv === 'test' && process.env.TEST_CRASH_POINT === 'after-user-message')
+        process.kill(process.pid, 'SIGKILL');
     }
     sink.onUserMessage(toMessageDto(userMessage));
 

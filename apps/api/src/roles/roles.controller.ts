@@ -1,6 +1,8 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Param, Patch, Post, Res } from '@nestjs/common';
 import {
   ApiConflictResponse,
+  ApiExtraModels,
+  getSchemaPath,
   ApiCreatedResponse,
   ApiHeader,
   ApiNoContentResponse,
@@ -21,7 +23,8 @@ export class RolesController {
 
   @Get('permissions')
   @Authenticated({ permission: Permission.RolesRead })
-  @ApiOkResponse({ type: [PermissionDto] })
+  @ApiExtraModels(PermissionDto)
+  @ApiOkResponse({ schema: { type: 'array', maxItems: 100, items: { $ref: getSchemaPath(PermissionDto) } } })
   permissions(): PermissionDto[] {
     return this.roles.permissions();
   }

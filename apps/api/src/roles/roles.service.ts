@@ -3,7 +3,13 @@ import { Permission, PERMISSION_DESCRIPTIONS } from '@lib/auth';
 import { DomainError } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import { ulid } from 'ulid';
-import type { CreateRoleDto, PermissionDto, RoleDto, UpdateRoleDto } from './dto/role.dto';
+import {
+  type CreateRoleDto,
+  MAX_ROLES_PER_TENANT,
+  type PermissionDto,
+  type RoleDto,
+  type UpdateRoleDto,
+} from './dto/role.dto';
 import type { RoleRecord } from './role.types';
 import { RolesCache } from './roles.cache';
 import { RolesRepository } from './roles.repository';
@@ -50,6 +56,9 @@ export class RolesService {
 
   async create(caller: Caller, dto: CreateRoleDto): Promise<RoleRecord> {
     assertNoEscalation(caller, dto.permissions);
+    if ((await this.cache.roles()).size >= MAX_ROLES_PER_TENANT) {
+      throw new DomainError('conflict', `a tenant has at most ${MAX_ROLES_PER_TENANT} roles`);
+    }
     const now = new Date().toISOString();
     const role: RoleRecord = {
       id: ulid(),

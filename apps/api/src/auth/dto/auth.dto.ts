@@ -57,10 +57,10 @@ export class MeDto {
   @ApiProperty()
   name!: string;
 
-  @ApiProperty({ type: [MeRoleDto] })
+  @ApiProperty({ type: [MeRoleDto], maxItems: 10 })
   roles!: MeRoleDto[];
 
-  @ApiProperty({ type: [String] })
+  @ApiProperty({ type: [String], maxItems: 11 })
   permissions!: string[];
 
   @ApiProperty({ type: MeTenantDto })

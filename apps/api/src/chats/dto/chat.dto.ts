@@ -77,7 +77,7 @@ export class ChatDto {
 }
 
 export class ChatPageDto {
-  @ApiProperty({ type: [ChatDto] })
+  @ApiProperty({ type: [ChatDto], maxItems: 100 })
   items!: ChatDto[];
 
   @ApiProperty({ type: String, nullable: true })
@@ -119,7 +119,7 @@ export class MessageDto {
 }
 
 export class MessagePageDto {
-  @ApiProperty({ type: [MessageDto] })
+  @ApiProperty({ type: [MessageDto], maxItems: 100 })
   items!: MessageDto[];
 
   @ApiProperty({ type: String, nullable: true })

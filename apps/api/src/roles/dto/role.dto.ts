@@ -4,6 +4,8 @@ import { Permission } from '@lib/auth';
 import { ULID_PATTERN } from '../../tenants/dto/tenant-id-param.dto';
 
 const PERMISSIONS = Object.values(Permission);
+/** Built-in and custom roles together. */
+export const MAX_ROLES_PER_TENANT = 100;
 export const ROLE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 _-]{0,38}[A-Za-z0-9]$/;
 
 export class CreateRoleDto {
@@ -18,7 +20,7 @@ export class CreateRoleDto {
   @MaxLength(500)
   description?: string;
 
-  @ApiProperty({ enum: PERMISSIONS, isArray: true })
+  @ApiProperty({ enum: PERMISSIONS, isArray: true, maxItems: PERMISSIONS.length })
   @IsArray()
   @ArrayUnique()
   @ArrayMaxSize(PERMISSIONS.length)
@@ -39,7 +41,7 @@ export class UpdateRoleDto {
   @MaxLength(500)
   description?: string;
 
-  @ApiPropertyOptional({ enum: PERMISSIONS, isArray: true })
+  @ApiPropertyOptional({ enum: PERMISSIONS, isArray: true, maxItems: PERMISSIONS.length })
   @IsOptional()
   @IsArray()
   @ArrayUnique()
@@ -64,7 +66,7 @@ export class RoleDto {
   @ApiProperty()
   description!: string;
 
-  @ApiProperty({ enum: PERMISSIONS, isArray: true })
+  @ApiProperty({ enum: PERMISSIONS, isArray: true, maxItems: PERMISSIONS.length })
   permissions!: string[];
 
   @ApiProperty({ description: 'Built-in roles cannot be changed or deleted' })
@@ -78,7 +80,7 @@ export class RoleDto {
 }
 
 export class RoleListDto {
-  @ApiProperty({ type: [RoleDto] })
+  @ApiProperty({ type: [RoleDto], maxItems: MAX_ROLES_PER_TENANT })
   items!: RoleDto[];
 }
 

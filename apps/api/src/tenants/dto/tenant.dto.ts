@@ -208,7 +208,7 @@ export class TenantDto {
 }
 
 export class TenantPageDto {
-  @ApiProperty({ type: [TenantDto] })
+  @ApiProperty({ type: [TenantDto], maxItems: 100 })
   items!: TenantDto[];
 
   @ApiProperty({ type: String, nullable: true })
@@ -264,7 +264,7 @@ export class UsageDto {
   @ApiProperty()
   requests!: number;
 
-  @ApiProperty({ type: [UserUsageDto] })
+  @ApiProperty({ type: [UserUsageDto], maxItems: 100, description: 'The 100 users with the most tokens this month' })
   byUser!: UserUsageDto[];
 
   @ApiProperty({ type: DynamoCapacityDto })

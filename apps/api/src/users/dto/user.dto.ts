@@ -79,7 +79,7 @@ export class UserDto {
   @ApiProperty()
   name!: string;
 
-  @ApiProperty({ type: [String] })
+  @ApiProperty({ type: [String], maxItems: 10 })
   roleIds!: string[];
 
   @ApiProperty()
@@ -93,7 +93,7 @@ export class UserDto {
 }
 
 export class UserPageDto {
-  @ApiProperty({ type: [UserDto] })
+  @ApiProperty({ type: [UserDto], maxItems: 100 })
   items!: UserDto[];
 
   @ApiProperty({ type: String, nullable: true })

@@ -3,6 +3,7 @@ import { DynamoClients } from '@lib/dynamo';
 import { MetricsService } from '@lib/observability';
 import request from 'supertest';
 import { ulid } from 'ulid';
+import { CapacityRecorder } from '@app/usage/capacity-recorder';
 import { startApp, type TestApp } from '../support/harness';
 import { createTenantWithAdmin, createUser, rolesByName, type TenantSession } from '../support/tenants';
 import { loginOperator } from '../support/tokens';

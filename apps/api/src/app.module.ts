@@ -14,6 +14,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { OperatorsModule } from './operators/operators.module';
 import { TenantAuthModule } from './auth/auth.module';
 import { ChatsModule } from './chats/chats.module';
+import { CapacityRecorder } from './usage/capacity-recorder';
 import { UsageController } from './usage/usage.controller';
 import { RolesModule } from './roles/roles.module';
 import { BootReconciler } from './tenants/boot-reconciler';
@@ -47,7 +48,7 @@ export class AppModule {
         ChatsModule,
       ],
       controllers: [UsageController],
-      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, BootReconciler],
+      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, BootReconciler, CapacityRecorder],
     };
   }
 }

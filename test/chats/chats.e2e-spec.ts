@@ -447,12 +447,16 @@ describe('chats and messages (echo provider)', () => {
       .send({ content: 'count me' })
       .expect(201);
     const month = new Date().toISOString().slice(0, 7);
+    await t.app.get(CapacityRecorder).flush();
     const usage = await api()
       .get('/v1/usage')
       .query({ month })
       .auth(...as(tenant.accessToken).auth)
       .expect(200);
     expect(usage.body.requests).toBe(1);
+    // The DynamoDB capacity the tenant's requests consumed is recorded per month too.
+    expect(usage.body.dynamodb.readCapacityUnits).toBeGreaterThan(0);
+    expect(usage.body.dynamodb.writeCapacityUnits).toBeGreaterThan(0);
     expect(usage.body.inputTokens + usage.body.outputTokens).toBeGreaterThan(0);
     expect(usage.body.byUser).toHaveLength(1);
     const viaOperator = await api()

@@ -45,7 +45,7 @@ export class TenantRegistry {
   async resolveSlug(slug: string): Promise<ResolvedTenant | undefined> {
     let id = this.slugs.get(slug);
     if (!id) {
-      const marker = await this.control.models.markers.get({ pk: `SLUG#${slug}`, sk: 'SLUG' });
+      const marker = await this.control.models.markers.get({ pk: `SLUG#${slug}`, sk: 'SLUG' }, { consistent: true });
       if (!marker) return undefined;
       id = marker.ownerId;
       this.slugs.set(slug, id);

@@ -90,8 +90,8 @@ export function registerTenantCommands(program: Command, withContext: WithContex
         const service = ctx.get(TenantsService, { strict: false });
         const tenant = await service.findByRef(ref);
         await service.delete(tenant.id);
-        const final = await ctx.get(TenantProvisioner, { strict: false }).drop(tenant.id);
-        process.stdout.write(`${line(toTenantDto(final ?? tenant))}\n`);
+        await service.whenIdle();
+        process.stdout.write(`${line(toTenantDto(await service.get(tenant.id)))}\n`);
       });
     });
 

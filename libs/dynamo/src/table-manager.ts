@@ -207,7 +207,8 @@ export class TableManager {
     try {
       await this.ddb.send(new DeleteTableCommand({ TableName: tableName }));
     } catch (error) {
-      if (errorName(error) !== 'ResourceNotFoundException') throw error;
+      // Gone already, or another run is deleting it: either way, wait until it is gone.
+      if (!['ResourceNotFoundException', 'ResourceInUseException'].includes(errorName(error))) throw error;
     }
     await waitUntilTableNotExists(
       { client: this.ddb, maxWaitTime: this.maxWaitSeconds, minDelay: 1, maxDelay: 5 },

@@ -25,9 +25,10 @@ export class HealthController {
 
   /** 200 when DynamoDB answers and the control table is ACTIVE; 503 otherwise and while shutting down. */
   @Get('ready')
-  @Public()
   @ApiOkResponse({ type: ReadinessDto })
+  // Above @Public(), so that it wins over the generic 503 problem: readiness answers 503 with its checks.
   @ApiServiceUnavailableResponse({ type: ReadinessDto })
+  @Public()
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<ReadinessDto> {
     const result = await this.check();
     if (result.status !== 'ok') void reply.status(HttpStatus.SERVICE_UNAVAILABLE);

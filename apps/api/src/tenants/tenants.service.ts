@@ -122,6 +122,11 @@ export class TenantsService implements BeforeApplicationShutdown {
 
   /** Background provisioning and deletions finish before the process stops. */
   async beforeApplicationShutdown(): Promise<void> {
+    await this.whenIdle();
+  }
+
+  /** Resolves when the background work started so far has finished (the CLI waits for it). */
+  async whenIdle(): Promise<void> {
     await Promise.allSettled([...this.background]);
   }
 

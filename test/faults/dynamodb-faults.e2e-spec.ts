@@ -171,6 +171,7 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
     const chat = await post('/v1/chats', { title: 'before the crash' }).expect(201);
     await post(`/v1/chats/${chat.body.id}/messages`, { content: 'remember me' }).expect(201);
 
+    console.log('DIAG before kill', (await get(`/v1/chats/${chat.body.id}`)).body, (await messagesOf(chat.body.id)).map((m) => [m.role, m.status]));
     ddb.process.kill('SIGKILL');
     await ddb.stop(); // resolves once the JVM is gone
     try {
@@ -204,6 +205,7 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
     );
     expect(emails).toContain(`before-crash@${tenant.slug}.test`);
     expect(emails).not.toContain(`while-down@${tenant.slug}.test`);
+    console.log('DIAG after', (await get(`/v1/chats/${chat.body.id}`)).body, (await messagesOf(chat.body.id)).map((m) => [m.role, m.status]));
     expect((await get(`/v1/chats/${chat.body.id}`).expect(200)).body.messageCount).toBe(2);
     const stored = await messagesOf(chat.body.id);
     expect(stored.map((m) => m.role)).toEqual(['user', 'assistant']);
@@ -446,7 +448,7 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
             outcomes.push({ sentAt, status: res.status, connection: res.headers.connection });
           } catch (error) {
             const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-            outcomes.push({ sentAt, error: code });
+            outcomes.push({ sentAt, error: code, failedAt: Date.now() } as never);
             if (code === 'ECONNREFUSED') return;
           }
         }
@@ -506,6 +508,7 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
       expect(answered.filter((o) => o.sentAt >= sigtermAt && o.status === 200).length).toBeGreaterThan(0);
       expect(answered.every((o) => o.status === 200 || o.status === 503)).toBe(true);
       expect(answered.filter((o) => o.sentAt >= sigtermAt + 100).every((o) => o.connection === 'close')).toBe(true);
+      console.log('DIAG outcomes', JSON.stringify(outcomes.filter((o) => o.sentAt > sigtermAt - 50).map((o) => ({ ...o, sentAt: o.sentAt - sigtermAt, failedAt: (o as { failedAt?: number }).failedAt ? (o as unknown as { failedAt: number }).failedAt - sigtermAt : undefined }))));
       expect(failed.map((o) => o.error)).toEqual(failed.map(() => 'ECONNREFUSED'));
 
       // What the streams stored survived the shutdown: each chat has its user and complete assistant message.

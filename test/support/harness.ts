@@ -31,7 +31,8 @@ export function testEnv(overrides: Record<string, string | undefined> = {}): Rec
     JWT_SECRET,
     BOOTSTRAP_OPERATOR_EMAIL: OPERATOR_EMAIL,
     BOOTSTRAP_OPERATOR_PASSWORD: OPERATOR_PASSWORD,
-    DYNAMODB_TIMEOUT_MS: '2000',
+    // Generous: a shared 2-core machine under a full suite can be slow; fault tests set their own.
+    DYNAMODB_TIMEOUT_MS: '10000',
     DATA_DIR: '.data/test',
     ...overrides,
   };

@@ -163,6 +163,36 @@ describe('tenant sign-in, refresh, logout and /v1/me', () => {
     await api().get('/v1/roles').auth(operator, { type: 'bearer' }).expect(403);
   });
 
+  it("a tenant admin's real token is refused on every operator route (403), changing nothing", async () => {
+    const routes: Array<[string, string, object?]> = [
+      ['get', '/v1/platform/me'],
+      [
+        'post',
+        '/v1/tenants',
+        {
+          name: 'X',
+          slug: 'tenant-admin-try',
+          admin: { email: 'a@b.test', name: 'A', password: 'a-very-good-password' },
+        },
+      ],
+      ['get', '/v1/tenants'],
+      ['get', `/v1/tenants/${acme.tenantId}`],
+      ['patch', `/v1/tenants/${acme.tenantId}`, { status: 'suspended' }],
+      ['delete', `/v1/tenants/${acme.tenantId}`],
+      ['get', `/v1/tenants/${acme.tenantId}/usage?month=2026-11`],
+    ];
+    for (const [method, path, body] of routes) {
+      const call = (api() as unknown as Record<string, (p: string) => request.Test>)
+        [method](path)
+        .auth(acme.accessToken, { type: 'bearer' });
+      const res = await (body ? call.send(body) : call);
+      expect([method, path, res.status]).toEqual([method, path, 403]);
+    }
+    const after = await api().get(`/v1/tenants/${acme.tenantId}`).auth(operator, { type: 'bearer' }).expect(200);
+    expect(after.body.status).toBe('active');
+    await api().get('/v1/tenants').query({ status: 'active' }).auth(operator, { type: 'bearer' }).expect(200);
+  });
+
   it('passwords: longer than 256 → 400 before hashing; never returned', async () => {
     await api()
       .post('/v1/auth/login')

@@ -201,5 +201,5 @@ describe('tenants CLI, crash recovery and migrations', () => {
     }
     const again = await cli(['tenants:migrate']);
     expect(again.stdout).toContain('all tenants up to date');
-  });
+  }, 180_000); // adding an index waits for DynamoDB Local's backfill, slow on a loaded machine
 });

@@ -33,6 +33,11 @@ export class TenantRegistry {
   private readonly cache = new LRUCache<string, ResolvedTenant>({
     max: TENANT_CACHE_MAX,
     ttl: TENANT_CACHE_TTL_MS,
+    // Stale-while-revalidate: an expired entry is served while one background fetch refreshes it, so a
+    // refresh never blocks requests (measured: with 1 000 active tenants, blocking refreshes collapsed
+    // throughput to 4 %, bench/README.md). Local changes still apply at once (set/delete).
+    allowStale: true,
+    noDeleteOnStaleGet: true,
     fetchMethod: async (id) => this.load(id),
   });
 

@@ -15,6 +15,11 @@ export class RolesCache {
   private readonly cache = new LRUCache<string, Map<string, RoleRecord>>({
     max: 5_000,
     ttl: ROLES_CACHE_TTL_MS,
+    // Stale-while-revalidate: an expired entry is served while one background fetch refreshes it, so a
+    // refresh never blocks requests (measured: with 1 000 active tenants, blocking refreshes collapsed
+    // throughput to 4 %, bench/README.md). Local changes still apply at once (set/delete).
+    allowStale: true,
+    noDeleteOnStaleGet: true,
     fetchMethod: async () => new Map((await this.repository.list()).map((r) => [r.id, r])),
   });
 

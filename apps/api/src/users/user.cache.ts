@@ -16,6 +16,11 @@ export class UserCache {
   private readonly cache = new LRUCache<string, UserRecord | false>({
     max: 50_000,
     ttl: USER_CACHE_TTL_MS,
+    // Stale-while-revalidate: an expired entry is served while one background fetch refreshes it, so a
+    // refresh never blocks requests (measured: with 1 000 active tenants, blocking refreshes collapsed
+    // throughput to 4 %, bench/README.md). Local changes still apply at once (set/delete).
+    allowStale: true,
+    noDeleteOnStaleGet: true,
     fetchMethod: async (key) => (await this.repository.get(key.slice(key.indexOf(':') + 1))) ?? false,
   });
 

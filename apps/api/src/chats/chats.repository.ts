@@ -34,13 +34,24 @@ export class ChatsRepository extends TenantRepository {
   }
 
   async create(chat: ChatRecord): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { ...TenantKeys.chat(chat.id), ...TenantKeys.chatIndex(chat.ownerId, chat.updatedAt, chat.id), ...chat },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...TenantKeys.chat(chat.id),
+            ...TenantKeys.chatIndex(chat.ownerId, chat.updatedAt, chat.id),
+            ...chat,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      // The SDK retried a Put whose first answer was lost: the item there is our own write (same new id).
+      if (!isConditionalCheckFailed(error)) throw error;
+      const existing = await this.get(chat.id);
+      if (existing?.ownerId !== chat.ownerId || existing.createdAt !== chat.createdAt) throw error;
+    }
   }
 
   async get(id: string): Promise<ChatRecord | undefined> {

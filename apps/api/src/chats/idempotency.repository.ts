@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, isConditionalCheckFailed } from '@lib/dynamo';
 import { TenantRepository } from '@lib/tenancy';
+import { ulid } from 'ulid';
 
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 
@@ -12,6 +13,8 @@ export interface StoredResponse {
 
 export interface IdempotencyRecord {
   status: 'in_progress' | 'done';
+  /** Who holds the lease: a retried claim (lost answer) recognises its own write by it. */
+  claimId: string;
   bodyHash: string;
   /** Epoch ms until which the run that holds the record owns it; a crashed run's lease runs out. */
   leaseUntil: number;
@@ -45,6 +48,7 @@ export class IdempotencyRepository extends TenantRepository {
     const now = Date.now();
     const record: IdempotencyRecord = {
       status: 'in_progress',
+      claimId: ulid(),
       bodyHash,
       leaseUntil: now + leaseMs,
       expiresAt: Math.floor(now / 1000) + IDEMPOTENCY_TTL_SECONDS,
@@ -67,6 +71,7 @@ export class IdempotencyRepository extends TenantRepository {
     );
     const existing = Item as IdempotencyRecord | undefined;
     if (!existing) return this.claim(userId, idempotencyKey, bodyHash, leaseMs);
+    if (existing.claimId === record.claimId) return { kind: 'claimed', record };
     if (existing.bodyHash !== bodyHash) return { kind: 'mismatch' };
     if (existing.status === 'done' && existing.response) return { kind: 'replay', response: existing.response };
     if (existing.leaseUntil > now) return { kind: 'in_progress' };

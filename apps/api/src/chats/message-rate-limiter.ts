@@ -36,8 +36,7 @@ export class MessageRateLimiter implements OnModuleInit {
   /** Counts one message for the user and the tenant; 429 with Retry-After past either limit. */
   async consume(tenantId: string, userId: string): Promise<void> {
     try {
-      await this.perTenant.consume(tenantId);
-      await this.perUser.consume(`${tenantId}:${userId}`);
+      await Promise.all([this.perTenant.consume(tenantId), this.perUser.consume(`${tenantId}:${userId}`)]);
     } catch (error) {
       if (error instanceof RateLimiterRes) {
         throw new DomainError('rate_limited', 'too many messages; slow down', {

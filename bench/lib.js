@@ -11,7 +11,7 @@
  */
 const { spawn, fork, execFileSync } = require('node:child_process');
 const { createHmac, createSecretKey, randomBytes } = require('node:crypto');
-const { existsSync, readFileSync } = require('node:fs');
+const { existsSync, readdirSync, readFileSync } = require('node:fs');
 const { join, resolve } = require('node:path');
 const { createServer } = require('node:net');
 const autocannon = require('autocannon');
@@ -152,6 +152,28 @@ function cpuSeconds(pid) {
 function rssMiB(pid) {
   const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) / 1024 : NaN;
+}
+/**
+ * Per-thread scheduler times of a process, in seconds, from /proc/<pid>/task/<tid>/schedstat (time on a CPU,
+ * time waiting on a run queue): the main thread (tid = pid, the event loop) apart from all the others (libuv
+ * threadpool, V8 and GC helpers). Run-queue wait of the main thread is time the event loop was ready to run
+ * but had no CPU.
+ */
+function threadTimes(pid) {
+  const out = { mainCpu: 0, mainWait: 0, otherCpu: 0, otherWait: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let fields;
+    try {
+      fields = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const [cpu, wait] = [Number(fields[0]) / 1e9, Number(fields[1]) / 1e9];
+    const who = Number(tid) === pid ? 'main' : 'other';
+    out[`${who}Cpu`] += cpu;
+    out[`${who}Wait`] += wait;
+  }
+  return out;
 }
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
@@ -404,6 +426,7 @@ module.exports = {
   findFreePort,
   cpuSeconds,
   rssMiB,
+  threadTimes,
   loadAverage,
   cannon,
   assertBuilt,

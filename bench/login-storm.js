@@ -12,12 +12,13 @@
  *     and after each window makes it write and reset the histogram (BENCH_ELD_FILE). Also the API's CPU
  *     (/proc/<pid>/stat, the threadpool included) per login.
  *  2. `GET /v1/me` (tenant token: tenant, user and roles from caches) against the foundation's
- *     `GET /v1/platform/me` (operator token: one consistent GetItem through dynamoose), interleaved windows at 32
+ *     `GET /v1/platform/me` (operator token: one consistent GetItem on the control table), interleaved windows at 32
  *     connections; the summary is the median of the per-cycle ratios.
  *
  * Run: `npm run bench:login` (after `npm run build`). Env: BENCH_CYCLES (4), BENCH_WINDOW_S (10),
  * BENCH_CONNECTIONS (32), BENCH_USERS (50), BENCH_PROBE_RATE (20), BENCH_WARMUP_S (5), BENCH_ME_CYCLES (6),
- * BENCH_ME_WINDOW_S (6), BENCH_API_NODE_ARGS. Only 127.0.0.1; every child is stopped on success, failure, Ctrl-C.
+ * BENCH_ME_WINDOW_S (6), BENCH_API_NODE_ARGS, BENCH_API_UV_THREADPOOL_SIZE (side experiments: the API's libuv pool size;
+ * unset = 4, the default). Only 127.0.0.1; every child is stopped on success, failure, Ctrl-C.
  */
 const { existsSync, readFileSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
@@ -32,6 +33,7 @@ const {
   row,
   spread,
   cpuSeconds,
+  threadTimes,
   loadAverage,
   cannon,
   startLocal,
@@ -74,7 +76,15 @@ async function setup() {
   const { local, env } = await startLocal();
   const apiInfo = await startApi(env, {
     preArgs: ['--require', join(__dirname, 'eventloop-probe.js')],
-    extraEnv: { BENCH_ELD_FILE: ELD_FILE, LOGIN_MAX_FAILURES_PER_IP: '100000', LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000' },
+    extraEnv: {
+      BENCH_ELD_FILE: ELD_FILE,
+      LOGIN_MAX_FAILURES_PER_IP: '100000',
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000',
+      // Side experiments only (unset: libuv's default of 4 threads, as in production).
+      ...(process.env.BENCH_API_UV_THREADPOOL_SIZE
+        ? { UV_THREADPOOL_SIZE: process.env.BENCH_API_UV_THREADPOOL_SIZE }
+        : {}),
+    },
   });
   progress(`DynamoDB Local ${local.endpoint}, API ${apiInfo.base} (pid ${apiInfo.pid}), prefix ${apiInfo.prefix}`);
   const operatorToken = await operatorLogin(apiInfo);
@@ -125,6 +135,7 @@ async function window(ctx, kind, seconds, state) {
   const { apiInfo, probe, bodies } = ctx;
   state.seq = (await eldSnapshot(apiInfo.pid, state.seq)).seq; // resets the histogram
   const cpu0 = cpuSeconds(apiInfo.pid);
+  const threads0 = threadTimes(apiInfo.pid);
   const t0 = performance.now();
   const probing = ask(
     probe,
@@ -138,20 +149,33 @@ async function window(ctx, kind, seconds, state) {
   state.seq = eld.seq;
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(apiInfo.pid) - cpu0;
-  return { probe: p, storm: s, eld, cpuCores: cpu / elapsed, cpuPerLoginMs: s ? (cpu / s.responses) * 1000 : NaN };
+  const threads = threadTimes(apiInfo.pid);
+  const perS = (k) => ((threads[k] - threads0[k]) / elapsed) * 1000; // ms per second
+  return {
+    probe: p,
+    storm: s,
+    eld,
+    cpuCores: cpu / elapsed,
+    cpuPerLoginMs: s ? (cpu / s.responses) * 1000 : NaN,
+    mainCpu: perS('mainCpu'),
+    mainWait: perS('mainWait'),
+    otherCpu: perS('otherCpu'),
+  };
 }
 
 async function logins(ctx) {
   console.log(
     `\nnode ${process.version}, login storm: POST /v1/auth/login, ${CONNECTIONS} connections, ${USERS} users, ` +
       `${CYCLES} cycles x ${WINDOW_S} s per window (idle, storm), probe GET /health/live at ${PROBE_RATE} req/s, ` +
-      `event-loop delay histogram resolution ${RESOLUTION_MS} ms; load average ${loadAverage()}`,
+      `event-loop delay histogram resolution ${RESOLUTION_MS} ms, API UV_THREADPOOL_SIZE ` +
+      `${process.env.BENCH_API_UV_THREADPOOL_SIZE || '4 (default)'}; load average ${loadAverage()}`,
   );
   const state = { seq: 0 };
   if (WARMUP_S > 0) await window(ctx, 'storm', WARMUP_S, state); // JIT, sockets, DynamoDB Local; not counted
-  const widths = [13, 9, 8, 8, 6, 9, 9, 8, 8, 8, 7, 8];
+  const widths = [13, 8, 7, 7, 6, 9, 9, 7, 7, 7, 5, 8, 8, 8, 8];
   const header = ['cycle window', 'logins/s', 'p50 ms', 'p99 ms', 'errors'];
-  header.push('probe p50', 'probe p99', 'ELD p50', 'ELD p99', 'ELD max', 'cores', 'CPU ms/login');
+  header.push('probe p50', 'probe p99', 'ELD p50', 'ELD p99', 'ELD max', 'cores', 'ms/login');
+  header.push('main CPU', 'main wait', 'pool CPU');
   console.log(`\n${row(header, widths)}`);
   const cycles = [];
   for (let c = 0; c < CYCLES; c++) {
@@ -162,6 +186,7 @@ async function logins(ctx) {
       const cells = [`${c + 1}     ${kind}`, s ? fmt(s.rps, 1) : '-', s ? fmt(s.p50, 1) : '-', s ? fmt(s.p99, 1) : '-'];
       cells.push(s ? s.errors : '-', fmt(r.probe.p50), fmt(r.probe.p99), fmt(r.eld.p50), fmt(r.eld.p99));
       cells.push(fmt(r.eld.max), fmt(r.cpuCores), s ? fmt(r.cpuPerLoginMs, 1) : '-');
+      cells.push(fmt(r.mainCpu, 0), fmt(r.mainWait, 0), fmt(r.otherCpu, 0));
       console.log(row(cells, widths));
       if (r.probe.errors > 0) console.log(`      probe errors: ${r.probe.errors} of ${r.probe.sent}`);
     }
@@ -186,7 +211,7 @@ async function logins(ctx) {
       )} ms per login ` +
       `(${fmt(m('storm', (r) => r.cpuCores))} cores busy; idle ${fmt(m('idle', (r) => r.cpuCores))})`,
   );
-  const w = [44, 8, 8, 12];
+  const w = [52, 8, 8, 12];
   console.log(row(['', 'idle', 'storm', 'storm/idle'], w));
   const line = (label, f) => {
     const ratios = cycles.map((r) => f(r.storm) / f(r.idle));
@@ -198,6 +223,13 @@ async function logins(ctx) {
   line('  p99 beyond the 10 ms timer (ms)', (r) => r.eld.p99 - RESOLUTION_MS);
   line('probe GET /health/live p50 (ms)', (r) => r.probe.p50);
   line('probe GET /health/live p99 (ms)', (r) => r.probe.p99);
+  line('main thread on CPU (ms per s)', (r) => r.mainCpu);
+  line('main thread ready but waiting for a CPU (ms per s)', (r) => r.mainWait);
+  line('other threads on CPU (ms per s: threadpool, GC)', (r) => r.otherCpu);
+  console.log(
+    "(main CPU / main wait / pool CPU columns: ms per second from /proc/<pid>/task/*/schedstat; 'main wait' is " +
+      'run-queue time of the event-loop thread)',
+  );
   const errs = cycles.reduce((n, r) => n + r.storm.storm.errors, 0);
   const statuses = cycles.map((r) => JSON.stringify(r.storm.storm.statuses)).join(' ');
   console.log(`login errors over all storm windows: ${errs}; statuses per window: ${statuses}`);
@@ -218,7 +250,7 @@ async function meVersusPlatformMe(ctx) {
       headers: { authorization: `Bearer ${targets[name].token}` },
     });
   console.log(
-    `\nGET /v1/me (tenant token, caches) vs GET /v1/platform/me (operator token, one GetItem via dynamoose), same API, ` +
+    `\nGET /v1/me (tenant token, caches) vs GET /v1/platform/me (operator token, one consistent GetItem), same API, ` +
       `${CONNECTIONS} connections, ${ME_CYCLES} cycles x ${ME_WINDOW_S} s, warm-up ${WARMUP_S} s each`,
   );
   for (const name of Object.keys(targets)) if (WARMUP_S > 0) await measure(name, WARMUP_S);

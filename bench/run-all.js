@@ -18,7 +18,7 @@
  * benchmark starts its own API. The copy is removed at the end. With BENCH_DIST already set, that is used.
  */
 const { spawn, spawnSync } = require('node:child_process');
-const { cpSync, existsSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { cpus } = require('node:os');
 
@@ -100,7 +100,12 @@ function runOne(bench) {
         minutes: (ended - started) / 60_000,
         loadBefore,
         loadAfter: loadAverage(),
-        output: Buffer.concat(stdout).toString('utf8').trim(),
+        output: Buffer.concat(stdout)
+          .toString('utf8')
+          .split('\n')
+          .map((line) => line.trimEnd())
+          .join('\n')
+          .trim(),
         stderrTail,
       });
     });
@@ -111,6 +116,12 @@ function machineBlock(started) {
   const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
   const javaLine = `${java.stderr || ''}${java.stdout || ''}`.split('\n')[0].trim() || 'java: not found';
   const nproc = spawnSync('nproc', { encoding: 'utf8' }).stdout?.trim() || String(cpus().length);
+  let simulator = '?';
+  try {
+    simulator = readdirSync(join(ROOT, '.cache', 'dynamodb-local')).join(', ');
+  } catch {
+    /* not fetched yet */
+  }
   const versions = [
     `autocannon ${version('autocannon')}`,
     `fastify ${version('fastify')}`,
@@ -124,7 +135,7 @@ function machineBlock(started) {
     `nproc: ${nproc}                                  (${cpus()[0]?.model ?? 'unknown CPU'})`,
     `node ${process.version}`,
     javaLine,
-    versions,
+    `DynamoDB Local from amplify-dynamodb-simulator ${simulator}; ${versions}`,
     '```',
   ].join('\n');
 }
@@ -146,9 +157,10 @@ function replaceBlock(text, marker, content) {
   const b = text.indexOf(end);
   if (a < 0 || b < a) {
     process.stderr.write(`README: markers ${start} … ${end} not found; appending a section\n`);
-    return `${text.trimEnd()}\n\n${start}\n${content}\n${end}\n`;
+    return `${text.trimEnd()}\n\n${start}\n\n${content}\n\n${end}\n`;
   }
-  return `${text.slice(0, a + start.length)}\n${content}\n${text.slice(b)}`;
+  // Blank lines around the content and no trailing spaces: what prettier leaves (npm run format:check).
+  return `${text.slice(0, a + start.length)}\n\n${content}\n\n${text.slice(b)}`;
 }
 
 async function main() {

@@ -39,8 +39,9 @@ const {
   api,
   operatorLogin,
   claimsOf,
-  dynamoCalls,
-  diffCounts,
+  dynamoStats,
+  cpuSeconds,
+  percentile,
   mintAccessToken,
   documentClient,
   pool,
@@ -55,11 +56,9 @@ const WARMUP_S = intEnv('BENCH_WARMUP_S', 10, 0, 300);
 // Creation is the long part (~0.3-1 s per tenant on a busy machine, CREATE_CONCURRENCY at a time).
 const BUDGET_MS = (180 + TENANTS * 1.5 + 2 * (WARMUP_S + CYCLES * (WINDOW_S + 3)) + 60) * 1000;
 const PASSWORD = 'a-very-good-password';
-const WIDTHS = [12, 9, 9, 9, 7, 9, 9, 9];
+const WIDTHS = [12, 7, 8, 8, 6, 9, 7, 7, 9, 9, 7];
 
-async function createTenants(apiInfo, operatorToken) {
-  const run = Date.now().toString(36);
-  const slugs = Array.from({ length: TENANTS }, (_, i) => `bt-${run}-${i}`);
+async function createTenants(apiInfo, operatorToken, slugs) {
   const started = Date.now();
   let lastReport = started;
   let retries = 0;
@@ -92,11 +91,11 @@ async function createTenants(apiInfo, operatorToken) {
     },
     (done) => {
       const now = Date.now();
-      if (now - lastReport >= 10_000 || done === TENANTS) {
+      if (now - lastReport >= 10_000 || done === slugs.length) {
         lastReport = now;
         const rate = done / ((now - started) / 1000);
         progress(
-          `  tenants created: ${done}/${TENANTS} (${fmt(rate, 1)}/s, ETA ${fmt((TENANTS - done) / rate, 0)} s, load ${loadAverage()})`,
+          `  tenants created: ${done}/${slugs.length} (${fmt(rate, 1)}/s, ETA ${fmt((slugs.length - done) / rate, 0)} s, load ${loadAverage()})`,
         );
       }
     },
@@ -120,7 +119,7 @@ async function mintTokens(apiInfo, local, tenants) {
 }
 
 /** A window of GET /v1/me with the tokens rotated round-robin over all connections; DynamoDB calls and RSS. */
-async function window(apiInfo, tokens, seconds) {
+async function window(apiInfo, localPid, tokens, seconds) {
   let next = 0;
   const requests = [
     {
@@ -132,19 +131,47 @@ async function window(apiInfo, tokens, seconds) {
       },
     },
   ];
-  const before = await dynamoCalls(apiInfo);
+  const before = await dynamoStats(apiInfo);
+  const cpu0 = { api: cpuSeconds(apiInfo.pid), local: cpuSeconds(localPid) };
   const r = await cannon({ url: apiInfo.base, seconds, connections: CONNECTIONS, requests });
-  const calls = diffCounts(await dynamoCalls(apiInfo), before);
-  const perSecond = (op) => (calls[op] || 0) / r.seconds;
+  const cores = {
+    api: (cpuSeconds(apiInfo.pid) - cpu0.api) / r.seconds,
+    local: (cpuSeconds(localPid) - cpu0.local) / r.seconds,
+  };
+  const after = await dynamoStats(apiInfo);
+  const delta = (op, k) => (after[op]?.[k] ?? 0) - (before[op]?.[k] ?? 0);
+  const calls = delta('GetItem', 'count') + delta('Query', 'count');
   return {
     ...r,
-    getItemPerS: perSecond('GetItem'),
-    queryPerS: perSecond('Query'),
-    otherPerS: Object.entries(calls)
-      .filter(([op]) => op !== 'GetItem' && op !== 'Query')
-      .reduce((n, [, v]) => n + v / r.seconds, 0),
+    getItemPerS: delta('GetItem', 'count') / r.seconds,
+    queryPerS: delta('Query', 'count') / r.seconds,
+    // Mean latency of the API's GetItem + Query calls in this window (the cache refreshes).
+    ddbMs: calls ? ((delta('GetItem', 'sum') + delta('Query', 'sum')) / calls) * 1000 : NaN,
+    apiCores: cores.api,
+    apiCpuMsPerReq: r.rps ? (cores.api / r.rps) * 1000 : NaN,
+    localCores: cores.local,
     rss: rssMiB(apiInfo.pid),
   };
+}
+
+/**
+ * `count` sequential consistent GetItems from this process: DynamoDB Local's own latency (ms), after as many
+ * not counted (the JVM is still compiling right after start: without them the 1-table figure came out 3-8x slow).
+ */
+async function localLatency(doc, tenant, count = 200) {
+  const xs = [];
+  const input = {
+    TableName: tenant.tableName,
+    Key: { pk: `EMAIL#${tenant.email}`, sk: 'EMAIL' },
+    ConsistentRead: true,
+  };
+  for (let i = 0; i < 2 * count; i++) {
+    const t0 = performance.now();
+    await doc.send(new GetCommand(input));
+    if (i >= count) xs.push(performance.now() - t0);
+  }
+  xs.sort((a, b) => a - b);
+  return { p50: percentile(xs, 0.5), p99: percentile(xs, 0.99) };
 }
 
 async function main() {
@@ -155,8 +182,19 @@ async function main() {
   const operatorToken = await operatorLogin(apiInfo);
   const rssIdle = rssMiB(apiInfo.pid);
 
-  progress(`creating ${TENANTS} tenants through POST /v1/tenants, ${CREATE_CONCURRENCY} at a time ...`);
-  const { tenants, seconds: createSeconds, retries } = await createTenants(apiInfo, operatorToken);
+  // Tenant 0 first, alone: DynamoDB Local's own GetItem latency with 1 tenant table, then with N.
+  const run = Date.now().toString(36);
+  const slugs = Array.from({ length: TENANTS }, (_, i) => `bt-${run}-${i}`);
+  const doc = documentClient(local.endpoint);
+  const first = await createTenants(apiInfo, operatorToken, slugs.slice(0, 1));
+  const latencyOne = await localLatency(doc, first.tenants[0]);
+  progress(`creating ${TENANTS - 1} more tenants through POST /v1/tenants, ${CREATE_CONCURRENCY} at a time ...`);
+  const rest = await createTenants(apiInfo, operatorToken, slugs.slice(1));
+  const tenants = [...first.tenants, ...rest.tenants];
+  const createSeconds = first.seconds + rest.seconds;
+  const retries = first.retries + rest.retries;
+  const latencyMany = await localLatency(doc, first.tenants[0]);
+  doc.destroy();
   const tokens = await mintTokens(apiInfo, local, tenants);
 
   // A minted token and an issued one must give the same /v1/me.
@@ -182,27 +220,36 @@ async function main() {
   console.log(
     `API RSS idle before creating tenants: ${fmt(rssIdle, 1)} MiB; after: ${fmt(rssMiB(apiInfo.pid), 1)} MiB`,
   );
-  for (const name of ['one', 'many']) if (WARMUP_S > 0) await window(apiInfo, phases[name], WARMUP_S);
+  console.log(
+    `DynamoDB Local alone (200 sequential consistent GetItems from the bench after 200 not counted, idle API): ` +
+      `p50/p99 ` +
+      `${fmt(latencyOne.p50)}/${fmt(latencyOne.p99)} ms with 1 tenant table, ` +
+      `${fmt(latencyMany.p50)}/${fmt(latencyMany.p99)} ms with ${TENANTS}`,
+  );
+  for (const name of ['one', 'many']) if (WARMUP_S > 0) await window(apiInfo, local.pid, phases[name], WARMUP_S);
 
-  const header = ['cycle phase', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'GetItem/s', 'Query/s', 'RSS MiB'];
+  const header = ['cycle phase', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'GetItem/s', 'Query/s', 'DDB ms'];
+  header.push('API cores', 'JVM cores', 'RSS MiB');
   console.log(`\n${row(header, WIDTHS)}`);
   const cycles = [];
   for (let c = 0; c < CYCLES; c++) {
     const results = {};
     for (const name of c % 2 ? ['many', 'one'] : ['one', 'many']) {
-      const r = (results[name] = await window(apiInfo, phases[name], WINDOW_S));
+      const r = (results[name] = await window(apiInfo, local.pid, phases[name], WINDOW_S));
       const cells = [`${c + 1}     ${name}`, fmt(r.rps, 0), fmt(r.p50), fmt(r.p99), r.errors];
-      console.log(row([...cells, fmt(r.getItemPerS, 0), fmt(r.queryPerS, 0), fmt(r.rss, 1)], WIDTHS));
+      cells.push(fmt(r.getItemPerS, 0), fmt(r.queryPerS, 0), fmt(r.ddbMs, 1), fmt(r.apiCores), fmt(r.localCores));
+      console.log(row([...cells, fmt(r.rss, 1)], WIDTHS));
     }
     cycles.push(results);
   }
 
   console.log(`\nmedians over ${CYCLES} cycles (one = 1 tenant, many = ${TENANTS} tenants)`);
-  console.log(row(['phase', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'GetItem/s', 'Query/s', 'RSS MiB'], WIDTHS));
+  console.log(row(['phase', ...header.slice(1)], WIDTHS));
   for (const name of ['one', 'many']) {
     const m = (key) => median(cycles.map((r) => r[name][key]));
     const cells = [name, fmt(m('rps'), 0), fmt(m('p50')), fmt(m('p99')), fmt(m('errors'), 0)];
-    console.log(row([...cells, fmt(m('getItemPerS'), 0), fmt(m('queryPerS'), 0), fmt(m('rss'), 1)], WIDTHS));
+    cells.push(fmt(m('getItemPerS'), 0), fmt(m('queryPerS'), 0), fmt(m('ddbMs'), 1), fmt(m('apiCores')));
+    console.log(row([...cells, fmt(m('localCores')), fmt(m('rss'), 1)], WIDTHS));
   }
   console.log('\nratios many/one (median of the per-cycle ratios; per-cycle values in brackets)');
   for (const [key, label] of [
@@ -217,6 +264,13 @@ async function main() {
   const extra = cycles.map((r) => r.many.getItemPerS + r.many.queryPerS - r.one.getItemPerS - r.one.queryPerS);
   console.log(
     `  DynamoDB calls/s many - one: ${spread(extra, 0)} (cache refreshes; GetItem = tenant + user, Query = roles)`,
+  );
+  const perRequest = cycles.map((r) => (r.many.getItemPerS + r.many.queryPerS) / r.many.rps);
+  console.log(`  DynamoDB calls per request in 'many': ${spread(perRequest)} (3 = tenant, user and roles all missed)`);
+  const cpuMs = (name) => fmt(median(cycles.map((r) => r[name].apiCpuMsPerReq)));
+  const cpuRatio = cycles.map((r) => r.many.apiCpuMsPerReq / r.one.apiCpuMsPerReq);
+  console.log(
+    `  API CPU per request: one ${cpuMs('one')} ms, many ${cpuMs('many')} ms; many/one ${spread(cpuRatio, 1)}`,
   );
   console.log(`load average at the end: ${loadAverage()}`);
 }

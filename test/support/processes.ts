@@ -1,11 +1,11 @@
 /**
  * Child processes for fault and scale tests: the built API (`node dist/.../main.js`, as `npm start` runs it),
  * started with an explicit environment, waited for on /health/ready, stopped with SIGTERM (SIGKILL fallback).
- * Every process started here is remembered and killed when the test process exits, so that a failing test
- * leaves nothing behind; specs still stop their processes in afterAll/afterEach.
+ * Specs stop their processes in afterAll/afterEach; as a last resort a watchdog process kills whatever is left
+ * if the test process itself dies (see watchPid).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -43,14 +43,49 @@ export interface ApiProcess {
 }
 
 const running = new Set<ApiProcess>();
-let exitHookInstalled = false;
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const p of running) p.child.kill('SIGKILL');
-  });
+/**
+ * A last-resort safety net: a small detached process that SIGKILLs every registered pid once the test process is
+ * gone (its stdin pipe from us closes however we end, even on SIGKILL). Needed because `process.on('exit')` never
+ * fires inside a Jest test sandbox. Tests still stop their processes in afterAll/afterEach.
+ */
+const WATCHDOG_SOURCE = `
+const pids = new Set();
+let buffer = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (d) => {
+  buffer += d;
+  for (let i; (i = buffer.indexOf('\\n')) >= 0; buffer = buffer.slice(i + 1)) {
+    const line = buffer.slice(0, i);
+    if (line.startsWith('-')) pids.delete(line.slice(1)); else if (line) pids.add(line);
+  }
+});
+process.stdin.on('end', () => {
+  for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL'); } catch {} }
+  process.exit(0);
+});
+`;
+let watchdog: ChildProcess | undefined;
+
+/** Registers a child pid with the watchdog (killed if this test process dies without stopping it). */
+export function watchPid(pid: number | undefined): void {
+  if (!pid) return;
+  if (!watchdog || watchdog.exitCode !== null) {
+    watchdog = spawn(process.execPath, ['-e', WATCHDOG_SOURCE], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
+    watchdog.on('error', () => undefined);
+    watchdog.stdin?.on('error', () => undefined);
+    watchdog.unref();
+    (watchdog.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+  watchdog.stdin?.write(`${pid}\n`);
+}
+
+/** The pid exited normally: forget it (so that a recycled pid is never killed). */
+export function unwatchPid(pid: number | undefined): void {
+  if (pid && watchdog?.exitCode === null) watchdog.stdin?.write(`-${pid}\n`);
 }
 
 /** The environment every API child gets (a clean one: nothing leaks in from the test runner's env). */
@@ -66,7 +101,8 @@ export function apiEnv(overrides: Record<string, string | undefined> = {}): Reco
     JWT_SECRET,
     BOOTSTRAP_OPERATOR_EMAIL: OPERATOR_EMAIL,
     BOOTSTRAP_OPERATOR_PASSWORD: OPERATOR_PASSWORD,
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'api-data-')),
+    // Unused (DYNAMODB_ENDPOINT and every secret are given, so nothing is generated or embedded); never created.
+    DATA_DIR: join(tmpdir(), 'chat-platform-test-api-data'),
     ...overrides,
   };
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
@@ -85,7 +121,6 @@ export interface StartApiOptions {
 /** Starts the built API with `env` (see apiEnv) on a free loopback port and waits for /health/ready. */
 export async function startApi(env: Record<string, string>, opts: StartApiOptions = {}): Promise<ApiProcess> {
   if (!apiBuilt) throw new Error(`${API_MAIN} is missing: run npm run build first`);
-  installExitHook();
   const port = opts.port ?? (await findFreePort());
   const name = opts.name ?? `api:${port}`;
   const child = spawn(process.execPath, [API_MAIN], {
@@ -94,6 +129,7 @@ export async function startApi(env: Record<string, string>, opts: StartApiOption
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.on('error', () => undefined); // kill() of a process that is already gone
+  watchPid(child.pid);
   let out = '';
   const append = (d: Buffer) => {
     out += d.toString();
@@ -106,6 +142,7 @@ export async function startApi(env: Record<string, string>, opts: StartApiOption
     child.once('close', (code, signal) => {
       exitInfo = { code, signal };
       running.delete(api);
+      unwatchPid(child.pid);
       done(exitInfo);
     }),
   );
@@ -165,6 +202,30 @@ export async function stopAllApis(graceMs = 10_000): Promise<void> {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * After SIGSTOP: resolves once every thread of `pid` is stopped (Linux /proc). kill() returns before a busy
+ * multi-threaded process (a JVM) has stopped; on a loaded machine it can still answer a request for tens of ms.
+ */
+export async function waitUntilStopped(pid: number, timeoutMs = 5000): Promise<void> {
+  const allStopped = (): boolean => {
+    try {
+      return readdirSync(`/proc/${pid}/task`).every((task) => {
+        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+        const state = stat.charAt(stat.lastIndexOf(')') + 2);
+        return state === 'T' || state === 't';
+      });
+    } catch {
+      return false;
+    }
+  };
+  if (!existsSync(`/proc/${pid}/task`)) return sleep(200); // no procfs: give it a moment
+  const deadline = Date.now() + timeoutMs;
+  while (!allStopped()) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop within ${timeoutMs} ms`);
+    await sleep(2);
+  }
+}
 
 /** Polls `probe` until it returns a truthy value; returns it, or throws after `timeoutMs`. */
 export async function waitFor<T>(

@@ -44,7 +44,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     genReqId,
     requestIdHeader: false,
     trustProxy: config.trustProxy,
-    return503OnClosing: true,
+    // Our onRequest hook answers requests that arrive while closing with a 503 problem (Retry-After).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
@@ -59,7 +60,12 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   // JSON only: a text/plain body is refused with 415 rather than reaching a handler as a string.
   fastify.removeContentTypeParser('text/plain');
   const shutdown = app.get(ShutdownState);
-  registerHttpHooks(fastify, app.get(MetricsService), () => shutdown.isShuttingDown);
+  registerHttpHooks(
+    fastify,
+    app.get(MetricsService),
+    () => shutdown.isShuttingDown,
+    () => shutdown.isClosing,
+  );
   await app.register(helmet, {
     contentSecurityPolicy: {
       directives: {

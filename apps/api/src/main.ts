@@ -63,6 +63,7 @@ function handleSignals(app: NestFastifyApplication, config: AppConfig, local: Dy
     force.unref();
     try {
       await sleep(Math.min(DRAIN_DELAY_MS, config.shutdownGraceMs));
+      app.get(ShutdownState).close();
       await app.close();
       await local?.stop();
       clearTimeout(force);

@@ -154,8 +154,10 @@ export class ChatsRepository extends TenantRepository {
       );
       return result.Attributes as ChatRecord;
     } catch (error) {
-      if (isConditionalCheckFailed(error)) return undefined;
-      throw error;
+      if (!isConditionalCheckFailed(error)) throw error;
+      // A retried update whose first answer was lost fails its own version check: recognise our own write.
+      const current = await this.get(chat.id);
+      return current?.version === chat.version + 1 && current.updatedAt === updatedAt ? current : undefined;
     }
   }
 

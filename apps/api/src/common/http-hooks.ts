@@ -1,6 +1,7 @@
 import type { MetricsService } from '@lib/observability';
 import { requestIdFrom } from '@lib/observability';
 import { RequestContext, type RequestStore } from '@lib/tenancy';
+import { problem, PROBLEM_CONTENT_TYPE } from './problem';
 import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 
@@ -27,12 +28,23 @@ export function registerHttpHooks(
   fastify: FastifyInstance,
   metrics: MetricsService,
   isShuttingDown: () => boolean,
+  isClosing: () => boolean,
 ): void {
   fastify.addHook('onRequest', (request, reply, done) => {
     const raw = request.raw as WithStore;
     raw.id = request.id;
     raw[STORE] = { requestId: request.id };
     void reply.header('x-request-id', request.id);
+    if (isClosing()) {
+      // The listener is closing; a request still arriving on an open connection gets a proper answer.
+      void reply
+        .status(503)
+        .header('retry-after', '1')
+        .header('connection', 'close')
+        .header('content-type', PROBLEM_CONTENT_TYPE)
+        .send(problem(503, 'shutting down; retry on another instance', request.url, request.id));
+      return;
+    }
     done();
   });
   fastify.addHook('preHandler', (request, _reply, done) => {

@@ -4,9 +4,19 @@ import { Injectable } from '@nestjs/common';
 @Injectable()
 export class ShutdownState {
   private draining = false;
+  private closed = false;
 
   begin(): void {
     this.draining = true;
+  }
+
+  /** The listener is closing: requests still arriving on open connections are refused with a 503 problem. */
+  close(): void {
+    this.closed = true;
+  }
+
+  get isClosing(): boolean {
+    return this.closed;
   }
 
   get isShuttingDown(): boolean {

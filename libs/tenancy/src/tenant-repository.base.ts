@@ -1,4 +1,12 @@
-import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  QueryCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { isTransactionCanceled } from '@lib/dynamo';
+import { DomainError } from '@lib/observability';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoClients } from '@lib/dynamo';
 import { RequestContext, type ResolvedTenant } from './request-context';
@@ -22,6 +30,33 @@ export abstract class TenantRepository {
   /** The current tenant's table name; throws NoTenantContextError when there is none. */
   protected get tableName(): string {
     return RequestContext.tenant().tableName;
+  }
+
+  /**
+   * Runs a TransactWriteItems. Returns undefined when it committed, or the cancellation code of each item
+   * (`ConditionalCheckFailed`, `None`, ...) when a condition refused it. A conflict with another transaction on
+   * the same items is retried with capped, jittered backoff; past the retries it is a 503 (retry later), never
+   * mistaken for a failed condition.
+   */
+  protected async transactWrite(
+    items: NonNullable<TransactWriteCommandInput['TransactItems']>,
+  ): Promise<string[] | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+        return undefined;
+      } catch (error) {
+        if (!isTransactionCanceled(error)) throw error;
+        const codes = ((error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map(
+          (r) => r.Code ?? 'None',
+        );
+        if (!codes.includes('TransactionConflict')) return codes;
+        if (attempt >= 8) {
+          throw new DomainError('unavailable', 'too many concurrent changes; retry', { retryAfterSeconds: 1 });
+        }
+        await sleep(Math.min(500, 10 * 2 ** attempt) * Math.random());
+      }
+    }
   }
 
   /**

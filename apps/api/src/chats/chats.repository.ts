@@ -3,17 +3,10 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  TransactWriteCommand,
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import {
-  DynamoClients,
-  type DynamoKey,
-  isConditionalCheckFailed,
-  isTransactionCanceled,
-  TenantKeys,
-} from '@lib/dynamo';
+import { DynamoClients, type DynamoKey, isConditionalCheckFailed, TenantKeys } from '@lib/dynamo';
 import { TenantRepository } from '@lib/tenancy';
 import type { ChatRecord, MessageRecord } from './chat.types';
 
@@ -201,22 +194,10 @@ export class ChatsRepository extends TenantRepository {
         });
       }
     }
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
-        return true;
-      } catch (error) {
-        if (!isTransactionCanceled(error)) throw error;
-        const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
-        // Concurrent appends to one chat conflict on the chat item: retry with jitter (ADD keeps the count exact).
-        if (reasons.some((r) => r.Code === 'TransactionConflict') && attempt < 8) {
-          await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
-          continue;
-        }
-        if (reasons[0]?.Code === 'ConditionalCheckFailed') return true; // the message is already there (a retry)
-        return false;
-      }
-    }
+    // Concurrent appends to one chat conflict on the chat item; transactWrite retries them (ADD keeps the
+    // count exact). A refused Put means the message is already there (a retried call): done.
+    const codes = await this.transactWrite(items);
+    return !codes || codes[0] === 'ConditionalCheckFailed';
   }
 
   /** Deletes the chat and every message (batches of 25, unprocessed items retried). */

@@ -140,14 +140,9 @@ export class RolesRepository extends TenantRepository {
 
   /** Runs a transaction; tells a taken name (the marker's condition) from any other failed condition. */
   private async transact(items: NonNullable<TransactWriteCommandInput['TransactItems']>): Promise<RoleWriteResult> {
-    try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
-      return 'ok';
-    } catch (error) {
-      if (!isTransactionCanceled(error)) throw error;
-      const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
-      const markerIndex = items.findIndex((i) => i.Put && String(i.Put.Item?.pk).startsWith('ROLENAME#'));
-      return markerIndex >= 0 && reasons[markerIndex]?.Code === 'ConditionalCheckFailed' ? 'name_taken' : 'conflict';
-    }
+    const codes = await this.transactWrite(items);
+    if (!codes) return 'ok';
+    const markerIndex = items.findIndex((i) => i.Put && String(i.Put.Item?.pk).startsWith('ROLENAME#'));
+    return markerIndex >= 0 && codes[markerIndex] === 'ConditionalCheckFailed' ? 'name_taken' : 'conflict';
   }
 }

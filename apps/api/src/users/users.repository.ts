@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { GetCommand, QueryCommand, TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { DynamoClients, type DynamoKey, isTransactionCanceled, TenantKeys } from '@lib/dynamo';
+import { GetCommand, QueryCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DynamoClients, type DynamoKey, TenantKeys } from '@lib/dynamo';
 import { TenantRepository } from '@lib/tenancy';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { UserRecord } from './user.types';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -174,27 +173,16 @@ export class UsersRepository extends TenantRepository {
   }
 
   /** Runs a transaction and names the first failed condition: the email marker, a role, or the user's version. */
-  private async transact(items: TransactItem[], attempt = 1): Promise<UserWriteResult> {
-    try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
-      return 'ok';
-    } catch (error) {
-      if (!isTransactionCanceled(error)) throw error;
-      const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
-      // Another transaction touched the same items (e.g. a role counter): retry with jitter, a few times.
-      if (reasons.some((r) => r.Code === 'TransactionConflict') && attempt < 5) {
-        await sleep(Math.random() * 20 * 2 ** attempt);
-        return this.transact(items, attempt + 1);
-      }
-      const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
-      const item = items[failed];
-      const key = String(item?.Put?.Item?.pk ?? item?.Update?.Key?.pk ?? item?.Delete?.Key?.pk ?? '');
-      if (key.startsWith('EMAIL#')) return 'email_taken';
-      if (key.startsWith('ROLE#')) {
-        const keep = item?.Update?.ConditionExpression?.includes('enabledCount >');
-        return keep ? 'last_owner' : 'role_missing';
-      }
-      return 'version';
+  private async transact(items: TransactItem[]): Promise<UserWriteResult> {
+    const codes = await this.transactWrite(items);
+    if (!codes) return 'ok';
+    const item = items[codes.indexOf('ConditionalCheckFailed')];
+    const key = String(item?.Put?.Item?.pk ?? item?.Update?.Key?.pk ?? item?.Delete?.Key?.pk ?? '');
+    if (key.startsWith('EMAIL#')) return 'email_taken';
+    if (key.startsWith('ROLE#')) {
+      const keep = item?.Update?.ConditionExpression?.includes('enabledCount >');
+      return keep ? 'last_owner' : 'role_missing';
     }
+    return 'version';
   }
 }

@@ -1,6 +1,6 @@
+import { ULID_PATTERN } from '@lib/observability';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const SECRET = /^[A-Za-z0-9_-]{43}$/;
 
 /**
@@ -21,7 +21,7 @@ export function refreshTokenIds(token: string, idCount: number): string[] | unde
   const parts = token.split('.');
   if (parts.length !== idCount + 1) return undefined;
   const ids = parts.slice(0, idCount);
-  return ids.every((id) => ULID.test(id)) && SECRET.test(parts[idCount]) ? ids : undefined;
+  return ids.every((id) => ULID_PATTERN.test(id)) && SECRET.test(parts[idCount]) ? ids : undefined;
 }
 
 export function sameHash(a: string, b: string): boolean {

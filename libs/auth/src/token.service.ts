@@ -1,3 +1,4 @@
+import { ULID_PATTERN } from '@lib/observability';
 import { Injectable } from '@nestjs/common';
 import { AppConfig, type JwtSettings } from '@lib/config';
 import type { CallerScope } from '@lib/tenancy';
@@ -22,8 +23,6 @@ export class InvalidTokenError extends Error {
     this.name = 'InvalidTokenError';
   }
 }
-
-const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
 /**
  * Issues and verifies access tokens. Verification pins the algorithm, issuer, audience, key id and `typ`,
@@ -76,11 +75,11 @@ export class TokenService {
     const p = decoded.payload as Record<string, unknown>;
     if (typeof p.exp !== 'number') throw new InvalidTokenError('missing exp');
     if (typeof p.iat !== 'number') throw new InvalidTokenError('missing iat');
-    if (typeof p.sub !== 'string' || !ULID.test(p.sub)) throw new InvalidTokenError('bad sub');
-    if (typeof p.sid !== 'string' || !ULID.test(p.sid)) throw new InvalidTokenError('bad sid');
+    if (typeof p.sub !== 'string' || !ULID_PATTERN.test(p.sub)) throw new InvalidTokenError('bad sub');
+    if (typeof p.sid !== 'string' || !ULID_PATTERN.test(p.sid)) throw new InvalidTokenError('bad sid');
     if (typeof p.jti !== 'string') throw new InvalidTokenError('missing jti');
     if (p.scope === 'tenant') {
-      if (typeof p.tid !== 'string' || !ULID.test(p.tid)) throw new InvalidTokenError('bad tid');
+      if (typeof p.tid !== 'string' || !ULID_PATTERN.test(p.tid)) throw new InvalidTokenError('bad tid');
     } else if (p.scope === 'platform') {
       if (p.tid !== undefined) throw new InvalidTokenError('platform token with tid');
     } else {

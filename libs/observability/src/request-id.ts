@@ -1,6 +1,9 @@
 import { randomFillSync } from 'node:crypto';
 import { ulid } from 'ulid';
 
+/** A ULID as this platform issues them: 26 characters of Crockford base32. */
+export const ULID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
 const WELL_FORMED = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**

@@ -10,7 +10,7 @@ import {
   tenantTableName,
   ControlKeys,
 } from '@lib/dynamo';
-import { DomainError } from '@lib/observability';
+import { DomainError, ULID_PATTERN } from '@lib/observability';
 import { TenantRegistry } from '@lib/tenancy';
 import { ulid } from 'ulid';
 import type {
@@ -182,9 +182,7 @@ export class TenantsService implements BeforeApplicationShutdown {
 
   /** A tenant by id or slug (CLI). */
   async findByRef(ref: string): Promise<TenantAttributes> {
-    const tenant = /^[0-9A-HJKMNP-TV-Z]{26}$/.test(ref)
-      ? await this.repository.get(ref)
-      : await this.repository.getBySlug(ref);
+    const tenant = ULID_PATTERN.test(ref) ? await this.repository.get(ref) : await this.repository.getBySlug(ref);
     if (!tenant) throw new DomainError('not_found', `no tenant ${ref}`);
     return tenant;
   }

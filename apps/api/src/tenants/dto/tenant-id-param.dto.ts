@@ -1,7 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Matches } from 'class-validator';
 
-export const ULID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+import { ULID_PATTERN } from '@lib/observability';
+
+export { ULID_PATTERN };
 
 export class TenantIdParamDto {
   @ApiProperty({ example: '01J9Z8Q3M5XK6B2N4P7R8S9T0V', pattern: ULID_PATTERN.source })

@@ -95,3 +95,39 @@ describe('docs switched off', () => {
     }
   });
 });
+
+describe('CORS', () => {
+  it('answers nothing cross-origin by default, and only the configured origins when CORS_ORIGINS is set', async () => {
+    const closed = await startApp();
+    const open = await startApp({ CORS_ORIGINS: 'https://app.example.com, https://admin.example.com' });
+    try {
+      const preflight = (url: string, origin: string) =>
+        fetch(`${url}/v1/me`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': 'GET',
+            'access-control-request-headers': 'authorization',
+          },
+        });
+      // No origins configured: no CORS headers at all, so browsers refuse cross-origin calls.
+      const none = await fetch(`${closed.url}/health/live`, { headers: { origin: 'https://app.example.com' } });
+      expect(none.headers.get('access-control-allow-origin')).toBeNull();
+      expect(
+        (await preflight(closed.url, 'https://app.example.com')).headers.get('access-control-allow-origin'),
+      ).toBeNull();
+      // Configured: a listed origin is allowed (preflight and actual request, exposed headers listed)...
+      const ok = await preflight(open.url, 'https://app.example.com');
+      expect(ok.status).toBe(204);
+      expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+      const actual = await fetch(`${open.url}/health/live`, { headers: { origin: 'https://admin.example.com' } });
+      expect(actual.headers.get('access-control-allow-origin')).toBe('https://admin.example.com');
+      expect(actual.headers.get('access-control-expose-headers')).toContain('x-request-id');
+      // ...an unlisted one is not.
+      const evil = await preflight(open.url, 'https://evil.example.net');
+      expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await Promise.all([closed.close(), open.close()]);
+    }
+  });
+});

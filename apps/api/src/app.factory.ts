@@ -1,12 +1,11 @@
-import helmet from '@fastify/helmet';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppConfig } from '@lib/config';
-import { MetricsService } from '@lib/observability';
-import { Logger } from 'nestjs-pino';
+import { createRootLogger, MetricsService, PinoNestLogger } from '@lib/observability';
+import helmet from 'helmet';
 import { AppModule } from './app.module';
-import { genReqId, registerHttpHooks } from './common/http-hooks';
+import { genReqId, logContext, registerHttpHooks } from './common/http-hooks';
 import { createValidationPipe } from './common/validation';
 import { ShutdownState } from './health/shutdown-state';
 
@@ -48,14 +47,14 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
+  const log = createRootLogger(config.logLevel, logContext);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
-    bufferLogs: true,
+    logger: new PinoNestLogger(log),
     // Throw instead of process.exit on a boot error, so that main.ts (and tests) report it and clean up.
     abortOnError: false,
     // Fastify's own JSON parser only; Nest's would also accept url-encoded forms.
     bodyParser: false,
   });
-  app.useLogger(app.get(Logger));
   const fastify = app.getHttpAdapter().getInstance();
   // JSON only: a text/plain body is refused with 415 rather than reaching a handler as a string.
   fastify.removeContentTypeParser('text/plain');
@@ -63,10 +62,13 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   registerHttpHooks(
     fastify,
     app.get(MetricsService),
+    log,
     () => shutdown.isShuttingDown,
     () => shutdown.isClosing,
   );
-  await app.register(helmet, {
+  // Security headers: helmet's middleware is built once here (@fastify/helmet rebuilt it, options parsing
+  // included, on every request); the headers are the same for every response.
+  const securityHeaders = helmet({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -76,10 +78,13 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
       },
     },
   });
-  app.enableCors({
-    origin: config.corsOrigins.length > 0 ? config.corsOrigins : false,
-    exposedHeaders: ['x-request-id', 'etag', 'retry-after'],
-  });
+  fastify.addHook('onRequest', (request, reply, done) =>
+    securityHeaders(request.raw, reply.raw, (err) => done(err as Error | undefined)),
+  );
+  // Browsers from other origins only when some are configured (no CORS hook on every request otherwise).
+  if (config.corsOrigins.length > 0) {
+    app.enableCors({ origin: config.corsOrigins, exposedHeaders: ['x-request-id', 'etag', 'retry-after'] });
+  }
   app.useGlobalPipes(createValidationPipe());
   if (config.docsEnabled) {
     SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {

@@ -3,12 +3,9 @@ import { APP_FILTER } from '@nestjs/core';
 import { AuthModule } from '@lib/auth';
 import { AppConfig, ConfigModule } from '@lib/config';
 import { DynamoModule } from '@lib/dynamo';
-import { loggerParams, ObservabilityModule } from '@lib/observability';
+import { ObservabilityModule } from '@lib/observability';
 import { TenancyModule } from '@lib/tenancy';
-import { LoggerModule } from 'nestjs-pino';
-import type { IncomingMessage } from 'node:http';
 import { ProblemFilter } from './common/problem.filter';
-import { storeOf } from './common/http-hooks';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { OperatorsModule } from './operators/operators.module';
@@ -21,11 +18,6 @@ import { BootReconciler } from './tenants/boot-reconciler';
 import { TenantsModule } from './tenants/tenants.module';
 import { UsersModule } from './users/users.module';
 
-function logContext(req: IncomingMessage): Record<string, unknown> {
-  const store = storeOf(req);
-  return { tenantId: store?.tenant?.id, userId: store?.caller?.id };
-}
-
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
@@ -33,7 +25,6 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggerModule.forRoot(loggerParams(config.logLevel, logContext)),
         ObservabilityModule,
         DynamoModule,
         TenancyModule,

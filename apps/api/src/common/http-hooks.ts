@@ -4,32 +4,40 @@ import { RequestContext, type RequestStore } from '@lib/tenancy';
 import { problem, PROBLEM_CONTENT_TYPE } from './problem';
 import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
+import type { Logger as Pino } from 'pino';
 
 const STORE = Symbol('chat-platform.request-store');
 type WithStore = IncomingMessage & { [STORE]?: RequestStore; id?: string };
-
-/** The request context of a raw request (for log lines written outside the async scope). */
-export function storeOf(req: IncomingMessage): RequestStore | undefined {
-  return (req as WithStore)[STORE];
-}
 
 /** Fastify's request id: the caller's X-Request-Id when well-formed, otherwise a new ULID. */
 export function genReqId(req: IncomingMessage): string {
   return requestIdFrom(req.headers['x-request-id']);
 }
 
+/** The fields every log line written inside a request carries (pino's mixin reads them from the ALS store). */
+export function logContext(): Record<string, unknown> | undefined {
+  const store = RequestContext.current();
+  return store && { requestId: store.requestId, tenantId: store.tenant?.id, userId: store.caller?.id };
+}
+
+/** Health probes and scrapes are not access-logged (they would drown the rest). */
+const QUIET_PREFIXES = ['/health/', '/metrics'];
+
 /**
  * Request-level plumbing that must run for every request, routed or not: request id header, the
  * AsyncLocalStorage scope (entered after body parsing, so that it holds through guards and handler),
- * and HTTP metrics by route template. (Errors Fastify raises before Nest runs, such as body parsing, reach
- * the global ProblemFilter through Nest's own Fastify error handler.)
+ * HTTP metrics by route template, and one access log line per request (info; error for 5xx). (Errors
+ * Fastify raises before Nest runs, such as body parsing, reach the global ProblemFilter through Nest's own
+ * Fastify error handler.)
  */
 export function registerHttpHooks(
   fastify: FastifyInstance,
   metrics: MetricsService,
+  log: Pino,
   isShuttingDown: () => boolean,
   isClosing: () => boolean,
 ): void {
+  const infoEnabled = log.isLevelEnabled('info');
   fastify.addHook('onRequest', (request, reply, done) => {
     const raw = request.raw as WithStore;
     raw.id = request.id;
@@ -63,6 +71,22 @@ export function registerHttpHooks(
       reply.statusCode,
       reply.elapsedTime / 1000,
     );
+    const status = reply.statusCode;
+    if ((infoEnabled || status >= 500) && !QUIET_PREFIXES.some((p) => request.url.startsWith(p))) {
+      const store = (request.raw as WithStore)[STORE];
+      const ms = reply.elapsedTime;
+      log[status >= 500 ? 'error' : 'info'](
+        {
+          requestId: request.id,
+          tenantId: store?.tenant?.id,
+          userId: store?.caller?.id,
+          req: { id: request.id, method: request.method, url: request.url },
+          res: { statusCode: status },
+          responseTime: Math.round(ms * 10) / 10,
+        },
+        `${request.method} ${request.url} ${status} ${Math.round(ms)}ms`,
+      );
+    }
     done();
   });
 }

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig, type JwtSettings } from '@lib/config';
 import type { CallerScope } from '@lib/tenancy';
 import jwt from 'jsonwebtoken';
+import { LRUCache } from 'lru-cache';
 import { ulid } from 'ulid';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
@@ -24,14 +25,25 @@ export class InvalidTokenError extends Error {
   }
 }
 
+/** Seconds of clock skew tolerated on `exp` (and `iat`), here and in jsonwebtoken. */
+const CLOCK_TOLERANCE_S = 5;
+/** Distinct access tokens whose verification is remembered (about 0.5 KiB each). */
+const VERIFIED_CACHE_MAX = 10_000;
+
 /**
  * Issues and verifies access tokens. Verification pins the algorithm, issuer, audience, key id and `typ`,
  * requires `exp`, and checks every claim the product relies on. jsonwebtoken accepts tokens without `exp`
  * and ignores `typ` unless told, hence the explicit checks.
+ *
+ * A client sends the same access token with every request until it expires, so the claims of a token that
+ * passed verification are remembered, keyed by the whole token (signature included: a token that differs in
+ * one character is a miss and is verified in full), until its `exp`. Only successes are cached. This is not
+ * a revocation bypass: sessions, users and tenants are checked after this step, per request.
  */
 @Injectable()
 export class TokenService {
   private readonly jwt: JwtSettings;
+  private readonly verified = new LRUCache<string, AccessClaims>({ max: VERIFIED_CACHE_MAX });
 
   constructor(config: AppConfig) {
     this.jwt = config.jwt;
@@ -57,6 +69,17 @@ export class TokenService {
 
   /** Returns the verified claims or throws InvalidTokenError (the reason is for logs, not for callers). */
   verifyAccessToken(token: string): AccessClaims {
+    const cached = this.verified.get(token);
+    if (cached) {
+      if (Date.now() < (cached.exp + CLOCK_TOLERANCE_S) * 1000) return cached;
+      this.verified.delete(token);
+    }
+    const claims = this.verifyInFull(token);
+    this.verified.set(token, claims);
+    return claims;
+  }
+
+  private verifyInFull(token: string): AccessClaims {
     let decoded: jwt.Jwt;
     try {
       decoded = jwt.verify(token, this.jwt.verifyKey, {
@@ -64,7 +87,7 @@ export class TokenService {
         issuer: this.jwt.issuer,
         audience: this.jwt.audience,
         complete: true,
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_S,
       });
     } catch (error) {
       throw new InvalidTokenError((error as Error).message);
@@ -85,7 +108,7 @@ export class TokenService {
     } else {
       throw new InvalidTokenError('bad scope');
     }
-    return {
+    return Object.freeze({
       sub: p.sub,
       scope: p.scope,
       sid: p.sid,
@@ -93,6 +116,6 @@ export class TokenService {
       iat: p.iat,
       exp: p.exp,
       jti: p.jti,
-    };
+    });
   }
 }

@@ -26,8 +26,10 @@ import { TableManager } from './table-manager';
       inject: [AppConfig, DynamoInstrumentation],
       useFactory: (config: AppConfig, instrumentation: DynamoInstrumentation) => {
         const clients = createDynamoClients(config.dynamo);
-        instrumentation.attach(clients.ddb);
-        attachFaultInjection(clients.ddb, config.dynamo.faults);
+        for (const client of [clients.ddb, clients.reads]) {
+          instrumentation.attach(client);
+          attachFaultInjection(client, config.dynamo.faults);
+        }
         dynamoose.aws.ddb.set(clients.ddb);
         return clients;
       },

@@ -2,13 +2,14 @@ import {
   BatchWriteCommand,
   type DynamoDBDocumentClient,
   QueryCommand,
+  type QueryCommandInput,
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { isTransactionCanceled } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DynamoClients } from '@lib/dynamo';
+import type { DynamoClients, QueryPage } from '@lib/dynamo';
 import { RequestContext, type ResolvedTenant } from './request-context';
 
 /**
@@ -20,6 +21,11 @@ export abstract class TenantRepository {
 
   protected get doc(): DynamoDBDocumentClient {
     return this.clients.doc;
+  }
+
+  /** One Query page on the clients' cached-stack `reads` client (for hot reads; same item shapes as `doc`). */
+  protected query(input: QueryCommandInput): Promise<QueryPage> {
+    return this.clients.query(input);
   }
 
   /** The tenant of the current request; throws NoTenantContextError when there is none. */

@@ -83,35 +83,31 @@ export class ChatsRepository extends TenantRepository {
    */
   async page(chatId: string, limit: number, after: string | undefined) {
     const { pk } = TenantKeys.chat(chatId);
-    const page = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: after ? 'pk = :pk AND sk > :after' : 'pk = :pk AND sk >= :chat',
-        ExpressionAttributeValues: after ? { ':pk': pk, ':after': after } : { ':pk': pk, ':chat': 'CHAT' },
-        Limit: after ? limit : limit + 1,
-      }),
-    );
-    const items = (page.Items ?? []) as Array<(ChatRecord | MessageRecord) & { sk: string }>;
+    const page = await this.query({
+      TableName: this.tableName,
+      KeyConditionExpression: after ? 'pk = :pk AND sk > :after' : 'pk = :pk AND sk >= :chat',
+      ExpressionAttributeValues: after ? { ':pk': pk, ':after': after } : { ':pk': pk, ':chat': 'CHAT' },
+      Limit: after ? limit : limit + 1,
+    });
+    const items = page.items as unknown as Array<(ChatRecord | MessageRecord) & { sk: string }>;
     const chat = !after && items[0]?.sk === 'CHAT' ? (items.shift() as unknown as ChatRecord) : undefined;
     return {
       chat,
       messages: items as unknown as Array<MessageRecord & { sk: string }>,
-      more: Boolean(page.LastEvaluatedKey),
+      more: Boolean(page.lastKey),
     };
   }
 
   /** The last `count` messages, oldest first (for the prompt). */
   async recent(chatId: string, count: number): Promise<MessageRecord[]> {
-    const page = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
-        ExpressionAttributeValues: { ':pk': TenantKeys.chat(chatId).pk, ':msg': 'MSG#' },
-        ScanIndexForward: false,
-        Limit: count,
-      }),
-    );
-    return ((page.Items ?? []) as MessageRecord[]).reverse();
+    const page = await this.query({
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+      ExpressionAttributeValues: { ':pk': TenantKeys.chat(chatId).pk, ':msg': 'MSG#' },
+      ScanIndexForward: false,
+      Limit: count,
+    });
+    return (page.items as unknown as MessageRecord[]).reverse();
   }
 
   /** Title / system prompt at `expectedVersion`; undefined when the version moved on (or the chat is gone). */

@@ -1,12 +1,13 @@
 'use strict';
 /**
- * `npm run bench:all`: runs the four benchmarks one after the other (never two at once: they share 2 cores),
- * shows their output as it comes, keeps each one's results (its stdout; progress goes to stderr), and rewrites
- * the generated blocks of bench/README.md:
+ * `npm run bench:all`: runs the five benchmarks one after the other (never two at once: they share 2 cores; the
+ * soak last), shows their output as it comes, keeps each one's results (its stdout; progress goes to stderr), and
+ * rewrites the generated blocks of bench/README.md:
  *   <!-- bench:machine:start --> … <!-- bench:machine:end -->            date, nproc, CPU, node, java, versions
  *   <!-- bench:results:<name>:start --> … <!-- bench:results:<name>:end -->  one per benchmark
  * Everything outside the markers (the prose about method and the reading of the results) is kept as it is.
- * A benchmark that fails is recorded as failed (exit code and its last stderr lines) and the others still run.
+ * A benchmark that fails is recorded as failed (exit code and its last stderr lines, then whatever it printed on
+ * stdout: the soak prints its tables and exits 1 when a request failed) and the others still run.
  *
  * Env: BENCH_ONLY (comma-separated names, e.g. "tenants,chats": run and rewrite only those), BENCH_README
  * (another file to rewrite, e.g. for a dry run), BENCH_SCRIPT_TIMEOUT_MIN (60 per benchmark). Other BENCH_*
@@ -33,6 +34,7 @@ const BENCHMARKS = [
   { name: 'tenants', file: 'tenant-resolution.js', command: 'npm run bench:tenants' },
   { name: 'login', file: 'login-storm.js', command: 'npm run bench:login' },
   { name: 'chats', file: 'chat-messages.js', command: 'npm run bench:chats' },
+  { name: 'soak', file: 'soak.js', command: 'npm run bench:soak' },
 ];
 
 const only = (process.env.BENCH_ONLY || '').split(',').filter(Boolean);
@@ -145,7 +147,9 @@ function resultBlock(r) {
     `Recorded by \`npm run bench:all\` (same as \`${r.command}\`), started ${utc(r.started)}, ` +
     `${r.minutes.toFixed(1)} min, load average ${r.loadBefore} → ${r.loadAfter}.`;
   if (r.code !== 0) {
-    return `${head}\n\n**Failed** (exit ${r.code}). Last lines of its stderr:\n\n\`\`\`\n${r.stderrTail.join('\n')}\n\`\`\``;
+    const tail = `**Failed** (exit ${r.code}). Last lines of its stderr:\n\n\`\`\`\n${r.stderrTail.join('\n')}\n\`\`\``;
+    // What it printed on stdout before failing (the soak prints its tables, then exits 1 when a request failed).
+    return r.output ? `${head}\n\n${tail}\n\nIts stdout:\n\n\`\`\`\n${r.output}\n\`\`\`` : `${head}\n\n${tail}`;
   }
   return `${head}\n\n\`\`\`\n${r.output}\n\`\`\``;
 }

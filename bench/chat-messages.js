@@ -8,7 +8,9 @@
  *     per-cycle ratios):
  *       api   – the built API, autocannon at BENCH_CONNECTIONS (32);
  *       peer  – bench/peer-messages.js: bare Fastify, the same JWT check, the same one Query, the same body;
- *       floor – bench/floor.js in Query mode: that Query from the SDK alone, 32 workers, no HTTP.
+ *       floor – bench/floor.js in Query mode: that Query from the SDK alone (document client), 32 workers, no HTTP;
+ *       floor-cached – the same with FLOOR_CLIENT=cached: the client setup the API uses for this read (base client
+ *                      with cacheMiddleware, util-dynamodb marshalling), to show what that setup alone is worth.
  *     Targets (issue "chats"): api/peer req/s >= 0.85 and api p50 / floor p50 <= 1.3.
  *  2. Server CPU per request at a fixed BENCH_CPU_RATE (400) req/s, api vs peer (utime+stime of the process).
  *  3. Time to first SSE byte of `POST /v1/chats/{id}/messages` (`Accept: text/event-stream`, echo provider),
@@ -68,7 +70,7 @@ const SSE_REQUESTS = intEnv('BENCH_SSE_REQUESTS', 50, 0, 1000);
 const EXCHANGES = 20; // 40 messages
 const BUDGET_MS =
   (180 + 3 * (WARMUP_S + CYCLES * (WINDOW_S + 2)) + 2 * CPU_CYCLES * (CPU_WINDOW_S + 2) + SSE_REQUESTS * 2 + 30) * 2000;
-const WIDTHS = [12, 10, 9, 9, 7];
+const WIDTHS = [18, 10, 9, 9, 7];
 const PATH_OF = (chatId) => `/v1/chats/${chatId}/messages?limit=20`;
 
 async function setup() {
@@ -119,20 +121,23 @@ async function setup() {
   if (bodies.api.items.length !== 20 || !bodies.api.nextCursor) throw new Error('expected 20 messages and a cursor');
   progress(`api and peer answer alike: 20 messages, nextCursor ${bodies.api.nextCursor.slice(0, 24)}...`);
 
-  const floor = await forkReady('floor', join(__dirname, 'floor.js'), {
-    ...env,
-    FLOOR_QUERY_TABLE: tenant.tableName,
-    FLOOR_CHAT_ID: chat.id,
-  });
+  const floorEnv = { ...env, FLOOR_QUERY_TABLE: tenant.tableName, FLOOR_CHAT_ID: chat.id };
+  const floors = {
+    floor: await forkReady('floor', join(__dirname, 'floor.js'), floorEnv),
+    'floor-cached': await forkReady('floor-cached', join(__dirname, 'floor.js'), {
+      ...floorEnv,
+      FLOOR_CLIENT: 'cached',
+    }),
+  };
   const measure = (name, seconds) =>
-    name === 'floor'
-      ? ask(floor, { run: { seconds, concurrency: CONNECTIONS } }, seconds * 1000 + 20_000, 'floor window')
+    floors[name]
+      ? ask(floors[name], { run: { seconds, concurrency: CONNECTIONS } }, seconds * 1000 + 20_000, `${name} window`)
       : cannon({ url: urls[name], seconds, connections: CONNECTIONS, headers: { authorization: `Bearer ${token}` } });
   return { apiInfo, token, chat, sseChat, urls, measure, pids: { api: apiInfo.pid, peer: peer.pid } };
 }
 
 async function throughput({ measure }) {
-  const names = ['api', 'peer', 'floor'];
+  const names = ['api', 'peer', 'floor', 'floor-cached'];
   console.log(
     `\nnode ${process.version}, GET /v1/chats/{id}/messages?limit=20 (chat of ${2 * EXCHANGES} messages), ` +
       `${CONNECTIONS} connections/workers, ${CYCLES} cycles x ${WINDOW_S} s per target, warm-up ${WARMUP_S} s each; ` +
@@ -157,12 +162,12 @@ async function throughput({ measure }) {
   }
   console.log('\nratios (median of the per-cycle ratios; per-cycle values in brackets)');
   const ratios = {};
-  for (const pair of ['api/peer', 'api/floor', 'peer/floor']) {
+  for (const pair of ['api/peer', 'api/floor', 'peer/floor', 'api/floor-cached']) {
     const [a, b] = pair.split('/');
     for (const key of ['rps', 'p50']) {
       const rs = cycles.map((r) => r[a][key] / r[b][key]);
       ratios[`${pair} ${key}`] = median(rs);
-      console.log(`  ${pair.padEnd(10)} ${(key === 'rps' ? 'req/s' : key).padEnd(5)}  ${spread(rs)}`);
+      console.log(`  ${pair.padEnd(16)} ${(key === 'rps' ? 'req/s' : key).padEnd(5)}  ${spread(rs)}`);
     }
   }
   const verdict = (ok) => (ok ? 'MET' : 'NOT MET');
@@ -172,6 +177,8 @@ async function throughput({ measure }) {
   );
   const floorCpu = cycles.map((r) => r.floor.cpuUs);
   console.log(`floor client CPU per Query (SDK alone, full load): ${spread(floorCpu, 0)} µs`);
+  const cachedCpu = cycles.map((r) => r['floor-cached'].cpuUs);
+  console.log(`floor-cached client CPU per Query (the API's client setup, full load): ${spread(cachedCpu, 0)} µs`);
 }
 
 /** Server CPU (utime+stime of the process) per request at a fixed request rate, api and peer alternating. */

@@ -15,7 +15,8 @@
  * that table, and a call counts only when it returns that many items.
  */
 const { Agent } = require('node:http');
-const { DynamoDB } = require('@aws-sdk/client-dynamodb');
+const { DynamoDB, DynamoDBClient, QueryCommand: RawQueryCommand } = require('@aws-sdk/client-dynamodb');
+const { marshall, unmarshall } = require('@aws-sdk/util-dynamodb');
 const { DynamoDBDocumentClient, GetCommand, QueryCommand } = require('@aws-sdk/lib-dynamodb');
 const { NodeHttpHandler } = require('@smithy/node-http-handler');
 
@@ -42,10 +43,34 @@ const queryInput = {
   ExpressionAttributeValues: { ':pk': `CHAT#${process.env.FLOOR_CHAT_ID}`, ':chat': 'CHAT' },
   Limit: queryLimit,
 };
+/**
+ * FLOOR_CLIENT=cached: the Query the way the API's `DynamoClients.query` sends it: a base client with
+ * `cacheMiddleware: true` (its resolved middleware stack is reused) and util-dynamodb's marshall/unmarshall
+ * instead of the document client (which refuses cacheMiddleware).
+ */
+const cachedClient =
+  process.env.FLOOR_CLIENT === 'cached'
+    ? new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint: process.env.DYNAMODB_ENDPOINT,
+        cacheMiddleware: true,
+        requestHandler: new NodeHttpHandler({
+          httpAgent: new Agent({ keepAlive: true, keepAliveMsecs: 1000, maxSockets: 256 }),
+          requestTimeout: 3000,
+          throwOnRequestTimeout: true,
+        }),
+      })
+    : undefined;
+const queryCached = async () => {
+  const raw = { ...queryInput, ExpressionAttributeValues: marshall(queryInput.ExpressionAttributeValues) };
+  const { Items } = await cachedClient.send(new RawQueryCommand(raw));
+  return Items && Items.map((item) => unmarshall(item));
+};
+
 /** One call of the floor; throws unless it found what the benchmarked route reads. */
 const call = process.env.FLOOR_QUERY_TABLE
   ? async () => {
-      const { Items } = await doc.send(new QueryCommand(queryInput));
+      const Items = cachedClient ? await queryCached() : (await doc.send(new QueryCommand(queryInput))).Items;
       if (!Items || Items.length !== queryLimit) throw new Error(`expected ${queryLimit} items`);
     }
   : async () => {

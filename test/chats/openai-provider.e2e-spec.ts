@@ -364,3 +364,53 @@ describe('chats with an OpenAI-compatible provider (tenant settings.llm → fake
     expect(s.fake.requests.length).toBe(failedRequests + 1);
   });
 });
+
+describe('idempotency lease of a long exchange (IDEMPOTENCY_LEASE_MS=1000, renewed while the reply streams)', () => {
+  let t: TestApp;
+  let fake: FakeOpenAi;
+  beforeAll(async () => {
+    t = await startApp({ LLM_TIMEOUT_MS: '20000', IDEMPOTENCY_LEASE_MS: '1000' });
+    fake = await startFakeOpenAi({ chunks: ['one ', 'two ', 'three ', 'four ', 'five ', 'six'], chunkDelayMs: 600 });
+  });
+  afterAll(async () => {
+    await fake.close();
+    await t.close();
+  });
+
+  it('a retry with the same key while the first run is still streaming gets 409, not a second exchange', async () => {
+    const operator = (await loginOperator(t.url)).accessToken;
+    const tenant = await createTenantWithAdmin(t.url, operator);
+    await request(t.url)
+      .patch(`/v1/tenants/${tenant.tenantId}`)
+      .auth(operator, { type: 'bearer' })
+      .send({ settings: { llm: { provider: 'openai', baseUrl: fake.url, model: 'fake-model', apiKey: API_KEY } } })
+      .expect(200);
+    const token = tenant.accessToken;
+    const chat = await request(t.url).post('/v1/chats').auth(token, { type: 'bearer' }).send({}).expect(201);
+    const key = `slow-${ulid()}`;
+    const send = () =>
+      request(t.url)
+        .post(`/v1/chats/${chat.body.id}/messages`)
+        .auth(token, { type: 'bearer' })
+        .set('idempotency-key', key)
+        .send({ content: 'take your time' });
+
+    const first = send(); // the reply takes about 3.6 s: three and a half leases
+    const firstDone = first.then((res) => res);
+    await sleep(2500);
+    const during = await send();
+    expect(during.status).toBe(409); // the lease was renewed: the run is alive, nobody takes it over
+    const done = await firstDone;
+    expect(done.status).toBe(201);
+    expect(done.body.assistantMessage.content).toBe('one two three four five six');
+    const replay = await send();
+    expect(replay.status).toBe(201);
+    expect(replay.body).toEqual(done.body);
+    expect(fake.requests).toHaveLength(1); // one provider call for the three requests
+    const listed = await request(t.url)
+      .get(`/v1/chats/${chat.body.id}/messages`)
+      .auth(token, { type: 'bearer' })
+      .expect(200);
+    expect(listed.body.items.map((m: Message) => m.role)).toEqual(['user', 'assistant']);
+  }, 30_000);
+});

@@ -70,6 +70,11 @@ export class AppConfig {
   llm!: LlmSettings;
   /** Message creation limits, shared across instances (DynamoDB-backed). */
   chatRateLimits!: { perUserPerMinute: number; perTenantPerMinute: number };
+  /**
+   * Lease of a message exchange on its Idempotency-Key: renewed every third of it while the exchange runs, so a
+   * retry after a crash waits at most this long (409 until then) and a live exchange is never taken over.
+   */
+  idempotencyLeaseMs!: number;
   /** Secrets generated for development that should be printed once (empty otherwise). */
   generatedNotices!: string[];
 }

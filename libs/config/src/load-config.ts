@@ -63,6 +63,7 @@ const schema = z.object({
   LLM_CONTEXT_TOKENS: int(256, 2_000_000).default(8000),
   CHAT_MESSAGES_PER_MINUTE_PER_USER: int(1, 100_000).default(20),
   CHAT_MESSAGES_PER_MINUTE_PER_TENANT: int(1, 1_000_000).default(600),
+  IDEMPOTENCY_LEASE_MS: int(1000, 600_000).default(15_000),
 });
 type RawConfig = z.infer<typeof schema>;
 
@@ -268,6 +269,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       perUserPerMinute: raw.CHAT_MESSAGES_PER_MINUTE_PER_USER,
       perTenantPerMinute: raw.CHAT_MESSAGES_PER_MINUTE_PER_TENANT,
     },
+    idempotencyLeaseMs: raw.IDEMPOTENCY_LEASE_MS,
     generatedNotices: notices,
   } satisfies AppConfig);
   return config;

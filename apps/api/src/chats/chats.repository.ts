@@ -7,10 +7,11 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, type DynamoKey, isConditionalCheckFailed, TenantKeys } from '@lib/dynamo';
+import { DomainError } from '@lib/observability';
 import { TenantRepository } from '@lib/tenancy';
 import type { ChatRecord, MessageRecord } from './chat.types';
 
-type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 export interface UsageDelta {
   month: string;
@@ -154,7 +155,7 @@ export class ChatsRepository extends TenantRepository {
    * Appends a message and bumps the chat (messageCount, updatedAt, list position, retention) in one
    * transaction; with `usage`, the month's counters move in the same transaction. False when the chat is gone.
    */
-  async append(chat: ChatRecord, message: MessageRecord, usage?: UsageDelta): Promise<boolean> {
+  async append(chat: ChatRecord, message: MessageRecord, usage?: UsageDelta, guard?: TransactItem): Promise<boolean> {
     const items: TransactItem[] = [
       {
         Put: {
@@ -190,9 +191,14 @@ export class ChatsRepository extends TenantRepository {
         });
       }
     }
+    // A condition on another item (the exchange's idempotency claim) that must still hold for the write.
+    if (guard) items.push(guard);
     // Concurrent appends to one chat conflict on the chat item; transactWrite retries them (ADD keeps the
     // count exact). A refused Put means the message is already there (a retried call): done.
     const codes = await this.transactWrite(items);
+    if (guard && codes?.at(-1) === 'ConditionalCheckFailed') {
+      throw new DomainError('conflict', 'a retry with the same Idempotency-Key took this exchange over');
+    }
     return !codes || codes[0] === 'ConditionalCheckFailed';
   }
 

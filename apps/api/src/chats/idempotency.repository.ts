@@ -3,6 +3,7 @@ import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, isConditionalCheckFailed } from '@lib/dynamo';
 import { TenantRepository } from '@lib/tenancy';
 import { ulid } from 'ulid';
+import type { TransactItem } from './chats.repository';
 
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 
@@ -75,24 +76,69 @@ export class IdempotencyRepository extends TenantRepository {
     if (existing.bodyHash !== bodyHash) return { kind: 'mismatch' };
     if (existing.status === 'done' && existing.response) return { kind: 'replay', response: existing.response };
     if (existing.leaseUntil > now) return { kind: 'in_progress' };
+    // Take over the lapsed lease under this run's claim id (the renewals of the run that lost it then fail).
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: key(userId, idempotencyKey),
-          UpdateExpression: 'SET leaseUntil = :new',
-          ConditionExpression: 'leaseUntil = :old AND #s = :inProgress',
+          UpdateExpression: 'SET leaseUntil = :new, claimId = :mine',
+          ConditionExpression: 'claimId = :old AND leaseUntil = :oldLease AND #s = :inProgress',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: {
             ':new': now + leaseMs,
-            ':old': existing.leaseUntil,
+            ':mine': record.claimId,
+            ':old': existing.claimId,
+            ':oldLease': existing.leaseUntil,
             ':inProgress': 'in_progress',
           },
         }),
       );
-      return { kind: 'resumed', record: { ...existing, leaseUntil: now + leaseMs } };
+      return { kind: 'resumed', record: { ...existing, claimId: record.claimId, leaseUntil: now + leaseMs } };
     } catch (error) {
-      if (isConditionalCheckFailed(error)) return { kind: 'in_progress' };
+      if (!isConditionalCheckFailed(error)) throw error;
+    }
+    // The takeover's answer may have been lost and the SDK retried it: then the record carries our claim id.
+    const { Item: after } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: key(userId, idempotencyKey), ConsistentRead: true }),
+    );
+    const current = after as IdempotencyRecord | undefined;
+    if (current?.claimId === record.claimId) return { kind: 'resumed', record: current };
+    return { kind: 'in_progress' };
+  }
+
+  /** A transaction item that holds only while the run with `claimId` still owns the key, in progress. */
+  heldBy(userId: string, idempotencyKey: string, claimId: string): TransactItem {
+    return {
+      ConditionCheck: {
+        TableName: this.tableName,
+        Key: key(userId, idempotencyKey),
+        ConditionExpression: 'claimId = :mine AND #s = :inProgress',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':mine': claimId, ':inProgress': 'in_progress' },
+      },
+    };
+  }
+
+  /**
+   * Extends the lease of the run holding `claimId` while it works. False when the key is no longer that run's
+   * (another run took over a lapsed lease) or no longer in progress.
+   */
+  async renew(userId: string, idempotencyKey: string, claimId: string, leaseMs: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key(userId, idempotencyKey),
+          UpdateExpression: 'SET leaseUntil = :until',
+          ConditionExpression: 'claimId = :mine AND #s = :inProgress',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':until': Date.now() + leaseMs, ':mine': claimId, ':inProgress': 'in_progress' },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
       throw error;
     }
   }
@@ -120,15 +166,24 @@ export class IdempotencyRepository extends TenantRepository {
     );
   }
 
-  /** Gives the key up so that a retry can resume at once (after a failure that wrote nothing final). */
-  async release(userId: string, idempotencyKey: string): Promise<void> {
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: key(userId, idempotencyKey),
-        UpdateExpression: 'SET leaseUntil = :zero',
-        ExpressionAttributeValues: { ':zero': 0 },
-      }),
-    );
+  /**
+   * Gives the key up so that a retry can resume at once (after a failure that wrote nothing final); only while
+   * `claimId` still holds it (a run whose lease was taken over must not end the new run's lease).
+   */
+  async release(userId: string, idempotencyKey: string, claimId: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key(userId, idempotencyKey),
+          UpdateExpression: 'SET leaseUntil = :zero',
+          ConditionExpression: 'claimId = :mine AND #s = :inProgress',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':zero': 0, ':mine': claimId, ':inProgress': 'in_progress' },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+    }
   }
 }

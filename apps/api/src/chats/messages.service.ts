@@ -83,17 +83,29 @@ export class MessagesService {
     const bodyHash = createHash('sha256')
       .update(JSON.stringify(['POST', `/v1/chats/${chatId}/messages`, content]))
       .digest('base64url');
-    const result = await this.idempotency.claim(
-      caller.id,
-      idempotencyKey,
-      bodyHash,
-      this.config.llm.timeoutMs + 30_000,
-    );
+    const leaseMs = this.config.idempotencyLeaseMs;
+    const result = await this.idempotency.claim(caller.id, idempotencyKey, bodyHash, leaseMs);
     if (result.kind === 'replay') return { kind: 'replay', response: result.response };
     if (result.kind === 'mismatch')
       throw new DomainError('unprocessable', 'this Idempotency-Key was used with another request');
     if (result.kind === 'in_progress')
       throw new DomainError('conflict', 'a request with this Idempotency-Key is in progress');
+    // A short lease, renewed while the exchange runs: after a crash a retry waits at most one lease.
+    const { claimId } = result.record;
+    const heartbeat = setInterval(
+      () => {
+        this.idempotency.renew(caller.id, idempotencyKey, claimId, leaseMs).then(
+          (held) => {
+            if (held) return;
+            clearInterval(heartbeat); // a retry took the lapsed lease over: this run's final write will be refused
+            this.logger.warn(`idempotency lease of an exchange in chat ${chatId} was taken over`);
+          },
+          (error: Error) => this.logger.warn(`idempotency lease renewal failed (${error.name}); retrying`),
+        );
+      },
+      Math.floor(leaseMs / 3),
+    );
+    heartbeat.unref();
     try {
       return {
         kind: 'done',
@@ -101,8 +113,11 @@ export class MessagesService {
       };
     } catch (error) {
       // Nothing final was written: a retry with the same key resumes (the stored user message is reused).
-      await this.idempotency.release(caller.id, idempotencyKey).catch(() => undefined);
+      clearInterval(heartbeat);
+      await this.idempotency.release(caller.id, idempotencyKey, claimId).catch(() => undefined);
       throw error;
+    } finally {
+      clearInterval(heartbeat);
     }
   }
 
@@ -190,7 +205,9 @@ export class MessagesService {
       createdAt: new Date().toISOString(),
       ...(expiresAt ? { expiresAt } : {}),
     };
-    await this.repository.append(chat, assistant, { month: month(), userId: caller.id, ...usage });
+    const guard =
+      idempotencyKey && claim ? this.idempotency.heldBy(caller.id, idempotencyKey, claim.claimId) : undefined;
+    await this.repository.append(chat, assistant, { month: month(), userId: caller.id, ...usage }, guard);
     const body: ExchangeDto = { userMessage: toMessageDto(userMessage), assistantMessage: toMessageDto(assistant) };
     const response: StoredResponse = { status: 201, body };
     if (idempotencyKey) await this.idempotency.complete(caller.id, idempotencyKey, response);

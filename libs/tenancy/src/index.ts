@@ -3,3 +3,4 @@ export * from './request-context';
 export * from './tenancy.module';
 export * from './tenant-registry';
 export * from './tenant-repository.base';
+export * from './refreshing-cache';

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { RequestContext } from '@lib/tenancy';
-import { LRUCache } from 'lru-cache';
+import { CACHE_MAX_STALE_MS, RefreshingCache, RequestContext } from '@lib/tenancy';
 import type { UserRecord } from './user.types';
 import { UsersRepository } from './users.repository';
 
@@ -13,21 +12,17 @@ export const USER_CACHE_TTL_MS = 5_000;
 /** Users by (tenant, id), cached briefly for the per-request caller check. */
 @Injectable()
 export class UserCache {
-  private readonly cache = new LRUCache<string, UserRecord | false>({
+  private readonly cache = new RefreshingCache<UserRecord | false>({
     max: 50_000,
-    ttl: USER_CACHE_TTL_MS,
-    // Stale-while-revalidate: an expired entry is served while one background fetch refreshes it, so a
-    // refresh never blocks requests (measured: with 1 000 active tenants, blocking refreshes collapsed
-    // throughput to 4 %, bench/README.md). Local changes still apply at once (set/delete).
-    allowStale: true,
-    noDeleteOnStaleGet: true,
-    fetchMethod: async (key) => (await this.repository.get(key.slice(key.indexOf(':') + 1))) ?? false,
+    ttlMs: USER_CACHE_TTL_MS,
+    maxStaleMs: CACHE_MAX_STALE_MS,
+    load: async (key) => (await this.repository.get(key.slice(key.indexOf(':') + 1))) ?? false,
   });
 
   constructor(private readonly repository: UsersRepository) {}
 
   async get(userId: string): Promise<UserRecord | undefined> {
-    return (await this.cache.fetch(`${RequestContext.tenant().id}:${userId}`)) || undefined;
+    return (await this.cache.get(`${RequestContext.tenant().id}:${userId}`)) || undefined;
   }
 
   invalidate(userId: string): void {

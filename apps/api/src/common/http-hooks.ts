@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger as Pino } from 'pino';
 
 const STORE = Symbol('chat-platform.request-store');
-type WithStore = IncomingMessage & { [STORE]?: RequestStore; id?: string };
+type WithStore = IncomingMessage & { [STORE]?: RequestStore };
 
 /** Fastify's request id: the caller's X-Request-Id when well-formed, otherwise a new ULID. */
 export function genReqId(req: IncomingMessage): string {
@@ -39,9 +39,7 @@ export function registerHttpHooks(
 ): void {
   const infoEnabled = log.isLevelEnabled('info');
   fastify.addHook('onRequest', (request, reply, done) => {
-    const raw = request.raw as WithStore;
-    raw.id = request.id;
-    raw[STORE] = { requestId: request.id };
+    (request.raw as WithStore)[STORE] = { requestId: request.id };
     void reply.header('x-request-id', request.id);
     if (isClosing()) {
       // The listener is closing; a request still arriving on an open connection gets a proper answer.

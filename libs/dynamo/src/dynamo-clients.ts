@@ -1,5 +1,15 @@
-import { DynamoDB, DynamoDBClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, type QueryCommandInput as DocQueryInput } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDB,
+  DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  type GetCommandInput as DocGetInput,
+  type QueryCommandInput as DocQueryInput,
+} from '@aws-sdk/lib-dynamodb';
 import { marshall, type marshallOptions, unmarshall, type unmarshallOptions } from '@aws-sdk/util-dynamodb';
 import type { DynamoSettings } from '@lib/config';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -17,7 +27,8 @@ export interface QueryPage {
 /**
  * The process's DynamoDB clients, all on one keep-alive connection pool: the client (shared by dynamoose too),
  * the document client on top of it, and `reads`, a client that caches its resolved middleware stack per
- * command type (`cacheMiddleware`, which the document client refuses) for the hottest reads: the SDK otherwise
+ * command type (`cacheMiddleware`, which the document client refuses) for the hottest reads (message pages,
+ * and the operator, tenant and user lookups behind authentication): the SDK otherwise
  * rebuilds the stack on every call, and together with the document client's second stack that is about a
  * fifth of the client CPU of a Query (bench/README.md, "chat-messages.js").
  */
@@ -39,6 +50,13 @@ export class DynamoClients {
       items: (output.Items ?? []).map((item) => unmarshall(item, UNMARSHALL)),
       lastKey: output.LastEvaluatedKey && unmarshall(output.LastEvaluatedKey, UNMARSHALL),
     };
+  }
+
+  /** A GetItem with document-client semantics on the `reads` client (the per-request lookups). */
+  async get(input: DocGetInput): Promise<Record<string, unknown> | undefined> {
+    const { Key, ...rest } = input;
+    const output = await this.reads.send(new GetItemCommand({ ...rest, Key: marshall(Key ?? {}, MARSHALL) }));
+    return output.Item && unmarshall(output.Item, UNMARSHALL);
   }
 
   destroy(): void {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { TenantAttributes } from '@lib/dynamo';
+import { DynamoClients, type TenantAttributes } from '@lib/dynamo';
 import { LRUCache } from 'lru-cache';
 import { ControlTableService } from './control-table.service';
 import { RefreshingCache } from './refreshing-cache';
@@ -43,7 +43,10 @@ export class TenantRegistry {
   /** slug → tenant id (a slug never moves to another tenant: deleted tenants keep theirs). */
   private readonly slugs = new LRUCache<string, string>({ max: TENANT_CACHE_MAX, ttl: 10 * 60_000 });
 
-  constructor(private readonly control: ControlTableService) {}
+  constructor(
+    private readonly control: ControlTableService,
+    private readonly clients: DynamoClients,
+  ) {}
 
   /** The tenant that owns `slug`, or undefined (unknown slugs are not cached). */
   async resolveSlug(slug: string): Promise<ResolvedTenant | undefined> {
@@ -71,11 +74,13 @@ export class TenantRegistry {
     this.cache.set(record.id, toResolvedTenant(record));
   }
 
+  /** The tenant record, read with the SDK's cached-stack client (dynamoose's `get` cost ~0.8 ms of CPU more). */
   private async load(tenantId: string): Promise<ResolvedTenant | undefined> {
-    const item = await this.control.models.tenants.get(
-      { pk: `TENANT#${tenantId}`, sk: 'TENANT' },
-      { consistent: true },
-    );
-    return item ? toResolvedTenant(item.toJSON() as TenantAttributes) : undefined;
+    const item = await this.clients.get({
+      TableName: this.control.tableName,
+      Key: { pk: `TENANT#${tenantId}`, sk: 'TENANT' },
+      ConsistentRead: true,
+    });
+    return item ? toResolvedTenant(item as unknown as TenantAttributes) : undefined;
   }
 }

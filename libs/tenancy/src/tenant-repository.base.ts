@@ -1,6 +1,7 @@
 import {
   BatchWriteCommand,
   type DynamoDBDocumentClient,
+  type GetCommandInput,
   QueryCommand,
   type QueryCommandInput,
   TransactWriteCommand,
@@ -21,6 +22,11 @@ export abstract class TenantRepository {
 
   protected get doc(): DynamoDBDocumentClient {
     return this.clients.doc;
+  }
+
+  /** One item from the clients' cached-stack `reads` client (for hot reads; same item shape as `doc`). */
+  protected getItem(input: GetCommandInput): Promise<Record<string, unknown> | undefined> {
+    return this.clients.get(input);
   }
 
   /** One Query page on the clients' cached-stack `reads` client (for hot reads; same item shapes as `doc`). */

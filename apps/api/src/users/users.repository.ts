@@ -23,10 +23,8 @@ export class UsersRepository extends TenantRepository {
   }
 
   async get(id: string): Promise<UserRecord | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: TenantKeys.user(id), ConsistentRead: true }),
-    );
-    return Item as UserRecord | undefined;
+    const item = await this.getItem({ TableName: this.tableName, Key: TenantKeys.user(id), ConsistentRead: true });
+    return item as UserRecord | undefined;
   }
 
   async getByEmail(email: string): Promise<UserRecord | undefined> {

@@ -70,7 +70,7 @@ export class MessagesService {
     this.validate(content);
     if (!idempotencyKey) {
       // Nothing to resume or replay: the chat read and the admission checks (rate limits, quota) go out
-      // together, one round trip before the first byte instead of three. The chat's answer wins (404 before 429).
+      // together, so the first byte waits for the longest of them, not their sum. A 404 wins over a 429.
       const [chat, admission] = await Promise.allSettled([
         this.chats.get(caller, chatId, 'write'),
         this.admit(caller.id),

@@ -84,3 +84,19 @@ export function tenantTableSpec(tableName: string, tenantId: string, schemaVersi
   }
   return spec;
 }
+
+/** The rate-limit table: one per deployment, shared by every API instance (limits hold across instances). */
+export function rateLimitTableSpec(tableName: string): TableSpec {
+  return {
+    create: {
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'key', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'key', KeyType: 'HASH' }],
+    },
+    ttlAttribute: 'expire',
+    pointInTimeRecovery: false,
+    deletionProtection: false,
+    tags: { app: 'chat-platform', role: 'rate-limits' },
+  };
+}

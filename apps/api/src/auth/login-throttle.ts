@@ -1,24 +1,8 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '@lib/config';
-import { DynamoClients, TableManager, type TableSpec } from '@lib/dynamo';
+import { DynamoClients, rateLimitTableName, rateLimitTableSpec, TableManager } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { RateLimiterDynamo, RateLimiterRes } from 'rate-limiter-flexible';
-
-/** The rate-limit table: one per deployment, shared by every API instance (limits hold across instances). */
-export function rateLimitTableSpec(tableName: string): TableSpec {
-  return {
-    create: {
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'key', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'key', KeyType: 'HASH' }],
-    },
-    ttlAttribute: 'expire',
-    pointInTimeRecovery: false,
-    deletionProtection: false,
-    tags: { app: 'chat-platform', role: 'rate-limits' },
-  };
-}
 
 /**
  * Failed logins counted per account (tenant + email) and per client address in DynamoDB
@@ -38,7 +22,7 @@ export class LoginThrottle implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const tableName = `${this.config.dynamo.tablePrefix}ratelimits`;
+    const tableName = rateLimitTableName(this.config.dynamo.tablePrefix);
     await this.tables.ensureTable(rateLimitTableSpec(tableName));
     const { maxFailuresPerAccount, maxFailuresPerIp, windowSeconds } = this.config.loginThrottle;
     const common = {

@@ -1,9 +1,8 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '@lib/config';
-import { DynamoClients, TableManager } from '@lib/dynamo';
+import { DynamoClients, rateLimitTableName, rateLimitTableSpec, TableManager } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { RateLimiterDynamo, RateLimiterRes } from 'rate-limiter-flexible';
-import { rateLimitTableSpec } from '../auth/login-throttle';
 
 /** Message creation limits per user and per tenant, per minute, counted in DynamoDB (shared by all instances). */
 @Injectable()
@@ -18,7 +17,7 @@ export class MessageRateLimiter implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const tableName = `${this.config.dynamo.tablePrefix}ratelimits`;
+    const tableName = rateLimitTableName(this.config.dynamo.tablePrefix);
     await this.tables.ensureTable(rateLimitTableSpec(tableName));
     const common = { storeClient: this.clients.ddb, tableName, tableCreated: true, ttlSet: true, duration: 60 };
     this.perUser = new RateLimiterDynamo({

@@ -13,6 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoClients, QueryPage } from '@lib/dynamo';
 import { RequestContext, type ResolvedTenant } from './request-context';
 
+/** One item of a TransactWriteItems (document-client values). */
+export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
 /**
  * Base of every repository over a tenant table. The table name comes only from the request context (the
  * tenant resolved from the verified token); without a tenant in context every call throws.
@@ -50,9 +53,7 @@ export abstract class TenantRepository {
    * the same items is retried with capped, jittered backoff; past the retries it is a 503 (retry later), never
    * mistaken for a failed condition.
    */
-  protected async transactWrite(
-    items: NonNullable<TransactWriteCommandInput['TransactItems']>,
-  ): Promise<string[] | undefined> {
+  protected async transactWrite(items: TransactItem[]): Promise<string[] | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.doc.send(new TransactWriteCommand({ TransactItems: items }));

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { GetCommand, QueryCommand, TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, isConditionalCheckFailed, isTransactionCanceled, TenantKeys } from '@lib/dynamo';
-import { TenantRepository } from '@lib/tenancy';
+import { TenantRepository, type TransactItem } from '@lib/tenancy';
 import type { RoleRecord } from './role.types';
 
 export type RoleWriteResult = 'ok' | 'name_taken' | 'conflict';
@@ -67,7 +67,7 @@ export class RolesRepository extends TenantRepository {
     next: Pick<RoleRecord, 'name' | 'description' | 'permissions' | 'updatedAt'>,
   ): Promise<RoleWriteResult> {
     const renamed = next.name.toLowerCase() !== current.name.toLowerCase();
-    const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
+    const items: TransactItem[] = [
       {
         Update: {
           TableName: this.tableName,
@@ -139,7 +139,7 @@ export class RolesRepository extends TenantRepository {
   }
 
   /** Runs a transaction; tells a taken name (the marker's condition) from any other failed condition. */
-  private async transact(items: NonNullable<TransactWriteCommandInput['TransactItems']>): Promise<RoleWriteResult> {
+  private async transact(items: TransactItem[]): Promise<RoleWriteResult> {
     const codes = await this.transactWrite(items);
     if (!codes) return 'ok';
     const markerIndex = items.findIndex((i) => i.Put && String(i.Put.Item?.pk).startsWith('ROLENAME#'));

@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { GetCommand, QueryCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, type DynamoKey, TenantKeys } from '@lib/dynamo';
-import { TenantRepository } from '@lib/tenancy';
+import { TenantRepository, type TransactItem } from '@lib/tenancy';
 import type { UserRecord } from './user.types';
 
-type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 export type UserWriteResult = 'ok' | 'email_taken' | 'role_missing' | 'last_owner' | 'version';
 
 export interface RoleCounterChange {

@@ -83,6 +83,11 @@ describe('chat limits: messages per minute per user, user monthly token quota', 
     for (let i = 1; i <= 3; i++) await post(bob.accessToken, bobChat.id, `b${i}`).expect(201);
     await post(bob.accessToken, bobChat.id, 'b4').expect(429);
     expect(await messageCount(bob.accessToken, bobChat.id)).toBe(6);
+
+    // The chat is checked together with the limits and its answer wins: Alice, past her limit, posting into
+    // Bob's chat gets the 404 of a chat that is not hers, not a 429; nothing moves.
+    await post(alice.accessToken, bobChat.id, 'not yours').expect(404);
+    expect(await messageCount(bob.accessToken, bobChat.id)).toBe(6);
   });
 
   it('a user of another tenant is not affected either', async () => {

@@ -1,17 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import {
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  type TransactWriteCommandInput,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, type DynamoKey, isConditionalCheckFailed, TenantKeys } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
-import { TenantRepository } from '@lib/tenancy';
+import { TenantRepository, type TransactItem } from '@lib/tenancy';
 import type { ChatRecord, MessageRecord } from './chat.types';
-
-export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 export interface UsageDelta {
   month: string;
@@ -191,7 +183,8 @@ export class ChatsRepository extends TenantRepository {
         });
       }
     }
-    // A condition on another item (the exchange's idempotency claim) that must still hold for the write.
+    // An item of the exchange's idempotency claim, written or checked in the same transaction; it fails when
+    // another run has taken the claim over.
     if (guard) items.push(guard);
     // Concurrent appends to one chat conflict on the chat item; transactWrite retries them (ADD keeps the
     // count exact). A refused Put means the message is already there (a retried call): done.

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, isConditionalCheckFailed } from '@lib/dynamo';
-import { TenantRepository } from '@lib/tenancy';
+import { TenantRepository, type TransactItem } from '@lib/tenancy';
 import { ulid } from 'ulid';
-import type { TransactItem } from './chats.repository';
 
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 
@@ -19,7 +18,7 @@ export interface IdempotencyRecord {
   bodyHash: string;
   /** Epoch ms until which the run that holds the record owns it; a crashed run's lease runs out. */
   leaseUntil: number;
-  /** Written as soon as the user message is stored, so that a resumed run does not store it again. */
+  /** Written with the user message (same transaction), so that a resumed run does not store it again. */
   userMessageId?: string;
   response?: StoredResponse;
   expiresAt: number;
@@ -143,15 +142,22 @@ export class IdempotencyRepository extends TenantRepository {
     }
   }
 
-  async rememberUserMessage(userId: string, idempotencyKey: string, messageId: string): Promise<void> {
-    await this.doc.send(
-      new UpdateCommand({
+  /**
+   * A transaction item that records the exchange's user message on the key, so that a resumed run does not store
+   * it again; it holds only while `claimId` owns the key. Written in the same transaction as the message itself:
+   * a crash can not leave the message stored and the key unaware of it.
+   */
+  recordUserMessage(userId: string, idempotencyKey: string, claimId: string, messageId: string): TransactItem {
+    return {
+      Update: {
         TableName: this.tableName,
         Key: key(userId, idempotencyKey),
         UpdateExpression: 'SET userMessageId = :m',
-        ExpressionAttributeValues: { ':m': messageId },
-      }),
-    );
+        ConditionExpression: 'claimId = :mine AND #s = :inProgress',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':m': messageId, ':mine': claimId, ':inProgress': 'in_progress' },
+      },
+    };
   }
 
   async complete(userId: string, idempotencyKey: string, response: StoredResponse): Promise<void> {

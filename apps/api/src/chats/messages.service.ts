@@ -91,13 +91,33 @@ export class MessagesService {
     if (result.kind === 'in_progress')
       throw new DomainError('conflict', 'a request with this Idempotency-Key is in progress');
     // A short lease, renewed while the exchange runs: after a crash a retry waits at most one lease.
-    const { claimId } = result.record;
-    const heartbeat = setInterval(
+    const stopRenewing = this.renewWhileRunning(caller.id, idempotencyKey, result.record.claimId, leaseMs, chatId);
+    try {
+      const response = await this.exchange(caller, chat, content, idempotencyKey, result.record, sink).finally(
+        stopRenewing,
+      );
+      return { kind: 'done', response };
+    } catch (error) {
+      // Nothing final was written: a retry with the same key resumes (the stored user message is reused).
+      await this.idempotency.release(caller.id, idempotencyKey, result.record.claimId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Renews the key's lease every third of it until the returned function is called, or until it is taken over. */
+  private renewWhileRunning(
+    userId: string,
+    idempotencyKey: string,
+    claimId: string,
+    leaseMs: number,
+    chatId: string,
+  ): () => void {
+    const timer = setInterval(
       () => {
-        this.idempotency.renew(caller.id, idempotencyKey, claimId, leaseMs).then(
+        this.idempotency.renew(userId, idempotencyKey, claimId, leaseMs).then(
           (held) => {
             if (held) return;
-            clearInterval(heartbeat); // a retry took the lapsed lease over: this run's final write will be refused
+            clearInterval(timer); // a retry took the lapsed lease over: this run's final write will be refused
             this.logger.warn(`idempotency lease of an exchange in chat ${chatId} was taken over`);
           },
           (error: Error) => this.logger.warn(`idempotency lease renewal failed (${error.name}); retrying`),
@@ -105,20 +125,8 @@ export class MessagesService {
       },
       Math.floor(leaseMs / 3),
     );
-    heartbeat.unref();
-    try {
-      return {
-        kind: 'done',
-        response: await this.exchange(caller, chat, content, idempotencyKey, result.record, sink),
-      };
-    } catch (error) {
-      // Nothing final was written: a retry with the same key resumes (the stored user message is reused).
-      clearInterval(heartbeat);
-      await this.idempotency.release(caller.id, idempotencyKey, claimId).catch(() => undefined);
-      throw error;
-    } finally {
-      clearInterval(heartbeat);
-    }
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   private async exchange(
@@ -150,8 +158,13 @@ export class MessagesService {
     const recent = this.repository.recent(chat.id, HISTORY_MESSAGES);
     recent.catch(() => undefined); // awaited below; a failed write must not leave it unhandled
     if (!resumedUserMessage) {
-      if (!(await this.repository.append(chat, userMessage))) throw new DomainError('not_found', 'chat not found');
-      if (idempotencyKey) await this.idempotency.rememberUserMessage(caller.id, idempotencyKey, userMessage.id);
+      const recorded =
+        idempotencyKey && claim
+          ? this.idempotency.recordUserMessage(caller.id, idempotencyKey, claim.claimId, userMessage.id)
+          : undefined;
+      if (!(await this.repository.append(chat, userMessage, undefined, recorded))) {
+        throw new DomainError('not_found', 'chat not found');
+      }
       // Test-only (NODE_ENV=test): the process dies here, after the write and before any response.
       if (this.config.nodeEnv === 'test' && process.env.TEST_CRASH_POINT === 'after-user-message')
         process.kill(process.pid, 'SIGKILL');

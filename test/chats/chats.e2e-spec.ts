@@ -227,6 +227,45 @@ describe('chats and messages (echo provider)', () => {
       .expect(400);
   });
 
+  it('malformed ids and page parameters → 400 naming the field, before any DynamoDB request', async () => {
+    const chat = await newChat();
+    const metrics = t.app.get(MetricsService);
+    const calls = async () =>
+      [...(await metrics.render()).matchAll(/^dynamodb_request_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
+    const fieldsOf = (res: request.Response) =>
+      (res.body.errors as Array<{ field: string; message: string }>).map((e) => e.field);
+    const page = (path: string, query: Record<string, string>) =>
+      api()
+        .get(path)
+        .query(query)
+        .auth(...as(member.accessToken).auth);
+    await page(`/v1/chats/${chat.id}/messages`, {}).expect(200); // warm caches
+    const before = await calls();
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ['/v1/chats/not-a-ulid/messages', {}, 'chatId'],
+      [`/v1/chats/${chat.id.toLowerCase()}/messages`, {}, 'chatId'],
+      [`/v1/chats/${chat.id}0/messages`, {}, 'chatId'],
+      [`/v1/chats/${chat.id}/messages`, { limit: '0' }, 'limit'],
+      [`/v1/chats/${chat.id}/messages`, { limit: '101' }, 'limit'],
+      [`/v1/chats/${chat.id}/messages`, { limit: '2.5' }, 'limit'],
+      [`/v1/chats/${chat.id}/messages`, { limit: 'ten' }, 'limit'],
+      [`/v1/chats/${chat.id}/messages`, { cursor: 'x'.repeat(2049) }, 'cursor'],
+      [`/v1/chats/${chat.id}/messages`, { sort: 'desc' }, 'sort'],
+      ['/v1/chats/not-a-ulid', {}, 'chatId'],
+    ];
+    for (const [path, query, field] of cases) {
+      const res = await page(path, query).expect(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(fieldsOf(res)).toContain(field);
+    }
+    expect((await calls()) - before).toBe(0);
+    const fine = await page(`/v1/chats/${chat.id}/messages`, { limit: '100' }).expect(200);
+    expect(fine.body.nextCursor).toBeNull();
+  });
+
   it('bad content: empty → 400, over 32 000 → 413, control characters → 400, unknown fields → 400', async () => {
     const chat = await newChat();
     const post = (body: object) =>

@@ -6,7 +6,6 @@ import {
   Headers,
   HttpCode,
   HttpStatus,
-  Param,
   Patch,
   Post,
   Query,
@@ -29,10 +28,10 @@ import { parseIfMatch, setEtag } from '../common/etag';
 import { PageQueryDto } from '../common/pagination.dto';
 import { problem } from '../common/problem';
 import { renderError } from '../common/problem.filter';
+import { UlidParam } from '../common/ulid-param';
 import { ChatsService, toChatDto } from './chats.service';
 import {
   ChatDto,
-  ChatIdParamDto,
   ChatPageDto,
   CreateChatDto,
   ExchangeDto,
@@ -89,7 +88,7 @@ export class ChatsController {
   @ApiOkResponse({ type: ChatDto })
   async get(
     @CurrentCaller() caller: Caller,
-    @Param() { chatId }: ChatIdParamDto,
+    @UlidParam('chatId') chatId: string,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ChatDto> {
     const chat = await this.chats.get(caller, chatId, 'read');
@@ -103,7 +102,7 @@ export class ChatsController {
   @ApiOkResponse({ type: ChatDto })
   async update(
     @CurrentCaller() caller: Caller,
-    @Param() { chatId }: ChatIdParamDto,
+    @UlidParam('chatId') chatId: string,
     @Body() body: UpdateChatDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -117,7 +116,7 @@ export class ChatsController {
   @Authenticated({ permission: Permission.ChatsWrite })
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiNoContentResponse()
-  delete(@CurrentCaller() caller: Caller, @Param() { chatId }: ChatIdParamDto): Promise<void> {
+  delete(@CurrentCaller() caller: Caller, @UlidParam('chatId') chatId: string): Promise<void> {
     return this.chats.delete(caller, chatId);
   }
 
@@ -126,7 +125,7 @@ export class ChatsController {
   @ApiOkResponse({ type: MessagePageDto })
   listMessages(
     @CurrentCaller() caller: Caller,
-    @Param() { chatId }: ChatIdParamDto,
+    @UlidParam('chatId') chatId: string,
     @Query() query: PageQueryDto,
   ): Promise<MessagePageDto> {
     return this.chats.messages(caller, chatId, query);
@@ -143,7 +142,7 @@ export class ChatsController {
   @ApiCreatedResponse({ type: ExchangeDto })
   async postMessage(
     @CurrentCaller() caller: Caller,
-    @Param() { chatId }: ChatIdParamDto,
+    @UlidParam('chatId') chatId: string,
     @Body() body: PostMessageDto,
     @Headers('idempotency-key') idempotencyHeader: string | undefined,
     @Headers('accept') accept: string | undefined,

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Param, Patch, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Res } from '@nestjs/common';
 import {
   ApiConflictResponse,
   ApiExtraModels,
@@ -13,7 +13,8 @@ import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
-import { CreateRoleDto, PermissionDto, RoleDto, RoleIdParamDto, RoleListDto, UpdateRoleDto } from './dto/role.dto';
+import { UlidParam } from '../common/ulid-param';
+import { CreateRoleDto, PermissionDto, RoleDto, RoleListDto, UpdateRoleDto } from './dto/role.dto';
 import { RolesService, toRoleDto } from './roles.service';
 
 @ApiTags('roles')
@@ -53,7 +54,7 @@ export class RolesController {
   @Get('roles/:roleId')
   @Authenticated({ permission: Permission.RolesRead })
   @ApiOkResponse({ type: RoleDto })
-  async get(@Param() { roleId }: RoleIdParamDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<RoleDto> {
+  async get(@UlidParam('roleId') roleId: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<RoleDto> {
     const role = await this.roles.get(roleId);
     setEtag(reply, role.version);
     return toRoleDto(role);
@@ -65,7 +66,7 @@ export class RolesController {
   @ApiOkResponse({ type: RoleDto })
   async update(
     @CurrentCaller() caller: Caller,
-    @Param() { roleId }: RoleIdParamDto,
+    @UlidParam('roleId') roleId: string,
     @Body() body: UpdateRoleDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -79,7 +80,7 @@ export class RolesController {
   @Authenticated({ permission: Permission.RolesWrite })
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiNoContentResponse()
-  delete(@Param() { roleId }: RoleIdParamDto): Promise<void> {
+  delete(@UlidParam('roleId') roleId: string): Promise<void> {
     return this.roles.delete(roleId);
   }
 }

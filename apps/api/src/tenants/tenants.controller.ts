@@ -1,17 +1,4 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  Headers,
-  HttpCode,
-  HttpStatus,
-  Param,
-  Patch,
-  Post,
-  Query,
-  Res,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Query, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiConflictResponse,
@@ -25,7 +12,7 @@ import { Authenticated, CurrentCaller, PlatformPermission } from '@lib/auth';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
-import { TenantIdParamDto } from './dto/tenant-id-param.dto';
+import { UlidParam } from '../common/ulid-param';
 import {
   CreateTenantDto,
   ListTenantsQueryDto,
@@ -65,7 +52,7 @@ export class TenantsController {
   @ApiOkResponse({ type: TenantDto })
   @ApiNotFoundResponse()
   async get(
-    @Param() { tenantId }: TenantIdParamDto,
+    @UlidParam('tenantId') tenantId: string,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TenantDto> {
     const tenant = await this.tenants.get(tenantId);
@@ -78,7 +65,7 @@ export class TenantsController {
   @ApiHeader({ name: 'If-Match', required: false, description: 'ETag from a previous read; stale → 412' })
   @ApiOkResponse({ type: TenantDto })
   async update(
-    @Param() { tenantId }: TenantIdParamDto,
+    @UlidParam('tenantId') tenantId: string,
     @Body() body: UpdateTenantDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -95,14 +82,14 @@ export class TenantsController {
     type: TenantDto,
     description: 'Status deleting (then deleted); deleting twice is not an error',
   })
-  async delete(@Param() { tenantId }: TenantIdParamDto): Promise<TenantDto> {
+  async delete(@UlidParam('tenantId') tenantId: string): Promise<TenantDto> {
     return toTenantDto(await this.tenants.delete(tenantId));
   }
 
   @Get(':tenantId/usage')
   @Authenticated({ scope: 'platform', permission: PlatformPermission.TenantsRead })
   @ApiOkResponse({ type: UsageDto })
-  usage(@Param() { tenantId }: TenantIdParamDto, @Query() { month }: UsageQueryDto): Promise<UsageDto> {
+  usage(@UlidParam('tenantId') tenantId: string, @Query() { month }: UsageQueryDto): Promise<UsageDto> {
     return this.tenants.usage(tenantId, month);
   }
 }

@@ -1,17 +1,4 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  Headers,
-  HttpCode,
-  HttpStatus,
-  Param,
-  Patch,
-  Post,
-  Query,
-  Res,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Query, Res } from '@nestjs/common';
 import {
   ApiConflictResponse,
   ApiCreatedResponse,
@@ -25,7 +12,8 @@ import type { Caller } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
 import { PageQueryDto } from '../common/pagination.dto';
-import { CreateUserDto, UpdateUserDto, UserDto, UserIdParamDto, UserPageDto } from './dto/user.dto';
+import { UlidParam } from '../common/ulid-param';
+import { CreateUserDto, UpdateUserDto, UserDto, UserPageDto } from './dto/user.dto';
 import { toUserDto, UsersService } from './users.service';
 
 @ApiTags('users')
@@ -57,7 +45,7 @@ export class UsersController {
   @Get(':userId')
   @Authenticated({ permission: Permission.UsersRead })
   @ApiOkResponse({ type: UserDto })
-  async get(@Param() { userId }: UserIdParamDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<UserDto> {
+  async get(@UlidParam('userId') userId: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<UserDto> {
     const user = await this.users.get(userId);
     setEtag(reply, user.version);
     return toUserDto(user);
@@ -69,7 +57,7 @@ export class UsersController {
   @ApiOkResponse({ type: UserDto })
   async update(
     @CurrentCaller() caller: Caller,
-    @Param() { userId }: UserIdParamDto,
+    @UlidParam('userId') userId: string,
     @Body() body: UpdateUserDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -83,7 +71,7 @@ export class UsersController {
   @Authenticated({ permission: Permission.UsersWrite })
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiNoContentResponse()
-  delete(@CurrentCaller() caller: Caller, @Param() { userId }: UserIdParamDto): Promise<void> {
+  delete(@CurrentCaller() caller: Caller, @UlidParam('userId') userId: string): Promise<void> {
     return this.users.delete(caller, userId);
   }
 }

@@ -1,6 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { ULID_PATTERN } from '../../tenants/dto/tenant-id-param.dto';
+import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 
 export const MAX_CONTENT_CHARS = 32_000;
 
@@ -45,12 +44,6 @@ export class PostMessageDto {
   @IsString()
   @MinLength(1)
   content!: string;
-}
-
-export class ChatIdParamDto {
-  @ApiProperty({ pattern: ULID_PATTERN.source })
-  @Matches(ULID_PATTERN, { message: 'chatId must be a ULID' })
-  chatId!: string;
 }
 
 export class ChatDto {

@@ -1,7 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { Permission } from '@lib/auth';
-import { ULID_PATTERN } from '../../tenants/dto/tenant-id-param.dto';
 
 const PERMISSIONS = Object.values(Permission);
 /** Built-in and custom roles together. */
@@ -48,12 +47,6 @@ export class UpdateRoleDto {
   @ArrayMaxSize(PERMISSIONS.length)
   @IsIn(PERMISSIONS, { each: true, message: 'unknown permission' })
   permissions?: Permission[];
-}
-
-export class RoleIdParamDto {
-  @ApiProperty({ pattern: ULID_PATTERN.source })
-  @Matches(ULID_PATTERN, { message: 'roleId must be a ULID' })
-  roleId!: string;
 }
 
 export class RoleDto {

@@ -11,7 +11,7 @@ import {
   MaxLength,
   MinLength,
 } from 'class-validator';
-import { ULID_PATTERN } from '../../tenants/dto/tenant-id-param.dto';
+import { ULID_PATTERN } from '@lib/observability';
 
 export const MAX_ROLES_PER_USER = 10;
 
@@ -61,12 +61,6 @@ export class UpdateUserDto {
   @IsOptional()
   @IsBoolean()
   disabled?: boolean;
-}
-
-export class UserIdParamDto {
-  @ApiProperty({ pattern: ULID_PATTERN.source })
-  @Matches(ULID_PATTERN, { message: 'userId must be a ULID' })
-  userId!: string;
 }
 
 export class UserDto {

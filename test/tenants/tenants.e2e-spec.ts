@@ -162,6 +162,21 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
     expect(order).toEqual([...order].sort((a, b) => b - a));
     await api().get('/v1/tenants').query({ limit: 101 }).auth(token, { type: 'bearer' }).expect(400);
     await api().get('/v1/tenants').query({ limit: 0 }).auth(token, { type: 'bearer' }).expect(400);
+    // The status filter: only that status; an unknown status or parameter is refused, naming it.
+    const suspended = await api()
+      .get('/v1/tenants')
+      .query({ status: 'suspended', limit: 100 })
+      .auth(token, { type: 'bearer' })
+      .expect(200);
+    expect(suspended.body.items.every((i: { status: string }) => i.status === 'suspended')).toBe(true);
+    expect(suspended.body.items.map((i: { id: string }) => i.id)).not.toEqual(expect.arrayContaining([created[0].id]));
+    for (const [query, field] of [
+      [{ status: 'sleeping' }, 'status'],
+      [{ state: 'active' }, 'state'],
+    ] as const) {
+      const bad = await api().get('/v1/tenants').query(query).auth(token, { type: 'bearer' }).expect(400);
+      expect(bad.body.errors).toEqual([expect.objectContaining({ field })]);
+    }
   });
 
   it('GET unknown and malformed ids → 404 / 400', async () => {

@@ -1,17 +1,4 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  Headers,
-  HttpCode,
-  HttpStatus,
-  Patch,
-  Post,
-  Query,
-  Req,
-  Res,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Req, Res } from '@nestjs/common';
 import {
   ApiCreatedResponse,
   ApiHeader,
@@ -25,10 +12,10 @@ import { DomainError } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
-import { PageQueryDto } from '../common/pagination.dto';
+import { type PageQuery, PageQueryParams } from '../common/pagination';
 import { problem } from '../common/problem';
 import { renderError } from '../common/problem.filter';
-import { UlidParam } from '../common/ulid-param';
+import { UlidParam } from '../common/params';
 import { ChatsService, toChatDto } from './chats.service';
 import {
   ChatDto,
@@ -79,7 +66,7 @@ export class ChatsController {
   @Get()
   @Authenticated({ permission: Permission.ChatsRead })
   @ApiOkResponse({ type: ChatPageDto })
-  list(@CurrentCaller() caller: Caller, @Query() query: PageQueryDto): Promise<ChatPageDto> {
+  list(@CurrentCaller() caller: Caller, @PageQueryParams() query: PageQuery): Promise<ChatPageDto> {
     return this.chats.list(caller, query);
   }
 
@@ -126,7 +113,7 @@ export class ChatsController {
   listMessages(
     @CurrentCaller() caller: Caller,
     @UlidParam('chatId') chatId: string,
-    @Query() query: PageQueryDto,
+    @PageQueryParams() query: PageQuery,
   ): Promise<MessagePageDto> {
     return this.chats.messages(caller, chatId, query);
   }

@@ -6,7 +6,7 @@ import { type Caller, RequestContext } from '@lib/tenancy';
 import { createHash } from 'node:crypto';
 import { ulid } from 'ulid';
 import { IdempotencyRepository, type StoredResponse } from './idempotency.repository';
-import { PageQueryDto } from '../common/pagination.dto';
+import type { PageQuery } from '../common/pagination';
 import { type ChatRecord, isExpired, type MessageRecord } from './chat.types';
 import { ChatsRepository } from './chats.repository';
 import type { ChatDto, ChatPageDto, CreateChatDto, MessageDto, MessagePageDto, UpdateChatDto } from './dto/chat.dto';
@@ -89,7 +89,7 @@ export class ChatsService {
     return chat;
   }
 
-  async list(caller: Caller, query: PageQueryDto): Promise<ChatPageDto> {
+  async list(caller: Caller, query: PageQuery): Promise<ChatPageDto> {
     const binding: CursorBinding = { tenant: RequestContext.tenant().id, list: 'chats', caller: caller.id };
     const start = query.cursor ? this.cursors.decode(query.cursor, binding) : undefined;
     const page = await this.repository.listByOwner(caller.id, query.limit, start);
@@ -131,7 +131,7 @@ export class ChatsService {
    * One DynamoDB request per page: the first page's Query returns the chat (ownership) and the messages;
    * later pages are authorized by the signed cursor (bound to tenant, caller and chat).
    */
-  async messages(caller: Caller, chatId: string, query: PageQueryDto): Promise<MessagePageDto> {
+  async messages(caller: Caller, chatId: string, query: PageQuery): Promise<MessagePageDto> {
     const binding: CursorBinding = {
       tenant: RequestContext.tenant().id,
       list: `messages:${chatId}`,

@@ -13,7 +13,7 @@ import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
-import { UlidParam } from '../common/ulid-param';
+import { UlidParam } from '../common/params';
 import { CreateRoleDto, PermissionDto, RoleDto, RoleListDto, UpdateRoleDto } from './dto/role.dto';
 import { RolesService, toRoleDto } from './roles.service';
 

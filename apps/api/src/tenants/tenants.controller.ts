@@ -12,10 +12,12 @@ import { Authenticated, CurrentCaller, PlatformPermission } from '@lib/auth';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
-import { UlidParam } from '../common/ulid-param';
+import { PageQueryParams } from '../common/pagination';
+import { UlidParam } from '../common/params';
 import {
   CreateTenantDto,
-  ListTenantsQueryDto,
+  type ListTenantsQuery,
+  TENANT_STATUSES,
   TenantDto,
   TenantPageDto,
   UpdateTenantDto,
@@ -43,7 +45,10 @@ export class TenantsController {
   @Get()
   @Authenticated({ scope: 'platform', permission: PlatformPermission.TenantsRead })
   @ApiOkResponse({ type: TenantPageDto })
-  list(@Query() query: ListTenantsQueryDto, @CurrentCaller() caller: Caller): Promise<TenantPageDto> {
+  list(
+    @PageQueryParams({ status: TENANT_STATUSES }) query: ListTenantsQuery,
+    @CurrentCaller() caller: Caller,
+  ): Promise<TenantPageDto> {
     return this.tenants.list(query, caller.id);
   }
 

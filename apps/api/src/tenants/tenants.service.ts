@@ -15,7 +15,7 @@ import { TenantRegistry } from '@lib/tenancy';
 import { ulid } from 'ulid';
 import type {
   CreateTenantDto,
-  ListTenantsQueryDto,
+  ListTenantsQuery,
   TenantDto,
   TenantPageDto,
   UpdateTenantDto,
@@ -167,7 +167,7 @@ export class TenantsService implements BeforeApplicationShutdown {
     return { tenant: toTenantDto(outcome), finished: outcome.status === 'active' };
   }
 
-  async list(query: ListTenantsQueryDto, operatorId: string): Promise<TenantPageDto> {
+  async list(query: ListTenantsQuery, operatorId: string): Promise<TenantPageDto> {
     const binding: CursorBinding = { tenant: 'platform', list: `tenants:${query.status ?? 'all'}`, caller: operatorId };
     const start = query.cursor ? this.cursors.decode(query.cursor, binding) : undefined;
     const page = await this.repository.list(query.limit, start, query.status ? [query.status] : undefined);

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Res } from '@nestjs/common';
 import {
   ApiConflictResponse,
   ApiCreatedResponse,
@@ -11,8 +11,8 @@ import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
-import { PageQueryDto } from '../common/pagination.dto';
-import { UlidParam } from '../common/ulid-param';
+import { type PageQuery, PageQueryParams } from '../common/pagination';
+import { UlidParam } from '../common/params';
 import { CreateUserDto, UpdateUserDto, UserDto, UserPageDto } from './dto/user.dto';
 import { toUserDto, UsersService } from './users.service';
 
@@ -24,7 +24,7 @@ export class UsersController {
   @Get()
   @Authenticated({ permission: Permission.UsersRead })
   @ApiOkResponse({ type: UserPageDto })
-  list(@CurrentCaller() caller: Caller, @Query() query: PageQueryDto): Promise<UserPageDto> {
+  list(@CurrentCaller() caller: Caller, @PageQueryParams() query: PageQuery): Promise<UserPageDto> {
     return this.users.list(caller, query);
   }
 

@@ -4,7 +4,7 @@ import { type CursorBinding, CursorCodec } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext } from '@lib/tenancy';
 import { ulid } from 'ulid';
-import { PageQueryDto } from '../common/pagination.dto';
+import type { PageQuery } from '../common/pagination';
 import type { RoleRecord } from '../roles/role.types';
 import { RolesCache } from '../roles/roles.cache';
 import { assertNoEscalation } from '../roles/roles.service';
@@ -40,7 +40,7 @@ export class UsersService {
     private readonly cursors: CursorCodec,
   ) {}
 
-  async list(caller: Caller, query: PageQueryDto): Promise<UserPageDto> {
+  async list(caller: Caller, query: PageQuery): Promise<UserPageDto> {
     const binding: CursorBinding = { tenant: RequestContext.tenant().id, list: 'users', caller: caller.id };
     const start = query.cursor ? this.cursors.decode(query.cursor, binding) : undefined;
     const page = await this.repository.page(query.limit, start);

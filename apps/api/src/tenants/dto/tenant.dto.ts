@@ -17,7 +17,7 @@ import {
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
-import { PageQueryDto } from '../../common/pagination.dto';
+import type { PageQuery } from '../../common/pagination';
 
 export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$/;
 export const TENANT_STATUSES = ['provisioning', 'active', 'suspended', 'deleting', 'deleted', 'failed'] as const;
@@ -215,12 +215,8 @@ export class TenantPageDto {
   nextCursor!: string | null;
 }
 
-export class ListTenantsQueryDto extends PageQueryDto {
-  @ApiPropertyOptional({ enum: TENANT_STATUSES })
-  @IsOptional()
-  @IsIn(TENANT_STATUSES)
-  status?: (typeof TENANT_STATUSES)[number];
-}
+/** `GET /v1/tenants`: a page, optionally of one status. */
+export type ListTenantsQuery = PageQuery<{ status: (typeof TENANT_STATUSES)[number] }>;
 
 export class UsageQueryDto {
   @ApiProperty({ example: '2026-11', pattern: '^\\d{4}-(0[1-9]|1[0-2])$' })

@@ -20,15 +20,21 @@ class UlidPipe implements PipeTransform<unknown, string> {
  * on a one-field DTO cost more than the rest of the parameter handling on the hot message page.
  */
 export function UlidParam(name: string): ParameterDecorator {
-  const param = Param(name, new UlidPipe(name));
-  const doc = ApiParam({
-    name,
-    schema: { type: 'string', pattern: ULID_PATTERN.source, example: '01J9Z8Q3M5XK6B2N4P7R8S9T0V' },
-  });
+  return documented(
+    Param(name, new UlidPipe(name)),
+    ApiParam({
+      name,
+      schema: { type: 'string', pattern: ULID_PATTERN.source, example: '01J9Z8Q3M5XK6B2N4P7R8S9T0V' },
+    }),
+  );
+}
+
+/** A parameter decorator that also applies OpenAPI method decorators (`@ApiParam`, `@ApiQuery`) to its route. */
+export function documented(param: ParameterDecorator, ...docs: MethodDecorator[]): ParameterDecorator {
   return (target, key, index) => {
     param(target, key, index);
     if (key === undefined) return;
     const descriptor = Object.getOwnPropertyDescriptor(target, key);
-    if (descriptor) doc(target, key, descriptor);
+    if (descriptor) for (const doc of docs) doc(target, key, descriptor);
   };
 }

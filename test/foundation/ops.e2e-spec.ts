@@ -47,6 +47,8 @@ describe('health and metrics', () => {
     expect(text).toMatch(/dynamodb_request_duration_seconds_count\{operation="GetItem"\} [1-9]/);
     expect(text).toMatch(/dynamodb_consumed_capacity_units_total\{tenant="platform",kind="read"\} [0-9.]+/);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
+    // The event-loop delay monitor has recorded samples by now.
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds (?!0$)[0-9.e-]+$/m);
     const tool = promtool();
     if (!tool) {
       // CI installs promtool (.ci/run); a developer machine without it still gets the checks above.

@@ -18,6 +18,9 @@ export class MetricsService {
   });
 
   constructor() {
+    // The event-loop delay monitor keeps prom-client's 10 ms sampling. Each sample is a timer wake-up (about 6 ms
+    // of CPU per second on an idle process here), but the lag percentiles include the sampling interval: at 50 ms
+    // an idle process would report 50 ms of lag, and dashboards would have to know to subtract it.
     collectDefaultMetrics({ register: this.registry });
     // prom-client names three gauges `*_total`, which Prometheus reserves for counters (promtool flags them);
     // the same figures are in `nodejs_active_handles`, `nodejs_active_requests`, `nodejs_active_resources`.

@@ -1,3 +1,5 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoClients } from '@lib/dynamo';
 import { request as httpRequest } from 'node:http';
 import request from 'supertest';
 import { ulid } from 'ulid';
@@ -167,6 +169,32 @@ describe('chats with an OpenAI-compatible provider (tenant settings.llm → fake
     expect(tenant.text).not.toContain(API_KEY);
     const list = await api().get('/v1/tenants').auth(operator, { type: 'bearer' }).expect(200);
     expect(list.text).not.toContain(API_KEY);
+  });
+
+  it('expired messages (past retention, not yet removed by TTL) never reach the prompt', async () => {
+    const s = await setup({ chunks: ['noted'] });
+    const chat = await s.newChat();
+    await s.post(chat.id, 'old secret').expect(201);
+    await s.post(chat.id, 'still current').expect(201);
+    const [oldUser, oldReply] = await s.messages(chat.id);
+    expect(oldUser.content).toBe('old secret');
+    for (const message of [oldUser, oldReply]) {
+      await t.app.get(DynamoClients).doc.send(
+        new UpdateCommand({
+          TableName: s.tenant.tableName,
+          Key: { pk: `CHAT#${chat.id}`, sk: `MSG#${message.id}` },
+          UpdateExpression: 'SET expiresAt = :past',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':past': Math.floor(Date.now() / 1000) - 60 },
+        }),
+      );
+    }
+    await s.post(chat.id, 'new question').expect(201);
+    expect(s.fake.requests.at(-1)?.messages).toEqual([
+      { role: 'user', content: 'still current' },
+      { role: 'assistant', content: 'noted' },
+      { role: 'user', content: 'new question' },
+    ]);
   });
 
   it('SSE: message.created, one delta per upstream chunk in order, message.completed with usage', async () => {

@@ -133,7 +133,7 @@ function machineBlock(started) {
   ].join(', ');
   return [
     '```',
-    `${utc(started)}   (npm run bench:all)`,
+    `${utc(started)}   (${only.length ? `BENCH_ONLY=${only.join(',')} ` : ''}npm run bench:all)`,
     `nproc: ${nproc}                                  (${cpus()[0]?.model ?? 'unknown CPU'})`,
     `node ${process.version}`,
     javaLine,

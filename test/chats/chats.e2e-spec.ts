@@ -138,6 +138,7 @@ describe('chats and messages (echo provider)', () => {
       })
       .expect(200);
     expect(res.headers['content-type']).toContain('text/event-stream');
+    expect(res.headers['cache-control']).toBe('no-cache, no-transform');
     expect(res.headers['x-request-id']).toBeDefined();
     const events = (res.body as string)
       .trim()

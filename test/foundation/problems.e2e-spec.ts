@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { startApp, type TestApp } from '../support/harness';
+import { loginOperator } from '../support/tokens';
 
 /** Every error is an RFC 9457 problem with a request id and no internals. */
 describe('problem responses, request ids and security headers', () => {
@@ -73,6 +74,17 @@ describe('problem responses, request ids and security headers', () => {
     expect(res.headers['strict-transport-security']).toBeDefined();
     expect(res.headers['content-security-policy']).toContain("default-src 'self'");
     expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('asks browsers and proxies not to store any response: data, tokens, problems', async () => {
+    const operator = await loginOperator(t.url);
+    const me = await request(t.url).get('/v1/platform/me').auth(operator.accessToken, { type: 'bearer' }).expect(200);
+    const login = await request(t.url)
+      .post('/v1/platform/auth/refresh')
+      .send({ refreshToken: operator.refreshToken })
+      .expect(200);
+    const problem = await request(t.url).get('/v1/platform/me').expect(401);
+    for (const res of [me, login, problem]) expect(res.headers['cache-control']).toBe('no-store');
   });
 
   it('serves the OpenAPI document and Swagger UI', async () => {

@@ -24,7 +24,7 @@ export function logContext(): Record<string, unknown> | undefined {
 const QUIET_PREFIXES = ['/health/', '/metrics'];
 
 /**
- * Request-level plumbing that must run for every request, routed or not: request id header, the
+ * Request-level plumbing that must run for every request, routed or not: request id and no-store headers, the
  * AsyncLocalStorage scope (entered after body parsing, so that it holds through guards and handler),
  * HTTP metrics by route template, and one access log line per request (info; error for 5xx). (Errors
  * Fastify raises before Nest runs, such as body parsing, reach the global ProblemFilter through Nest's own
@@ -40,7 +40,9 @@ export function registerHttpHooks(
   const infoEnabled = log.isLevelEnabled('info');
   fastify.addHook('onRequest', (request, reply, done) => {
     (request.raw as WithStore)[STORE] = { requestId: request.id };
-    void reply.header('x-request-id', request.id);
+    // No response of this API may be stored by a browser or a proxy: they carry tenant data and tokens (OWASP
+    // REST Security Cheat Sheet). The SSE route replaces it with `no-cache, no-transform`.
+    void reply.header('x-request-id', request.id).header('cache-control', 'no-store');
     if (isClosing()) {
       // The listener is closing; a request still arriving on an open connection gets a proper answer.
       void reply

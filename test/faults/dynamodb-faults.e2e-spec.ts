@@ -53,8 +53,8 @@ const LLM_TIMEOUT_MS = 100;
 const LEASE_MS = 15_000;
 /** The lease of POST /v1/chats with an Idempotency-Key (chats.service.ts). */
 const CHAT_CREATE_LEASE_MS = 30_000;
-/** main.ts: how long the server keeps accepting connections after SIGTERM. */
-const DRAIN_DELAY_MS = 1000;
+/** SHUTDOWN_DRAIN_MS of the draining API (default 1 s): how long it keeps accepting connections after SIGTERM. */
+const DRAIN_DELAY_MS = 1500;
 
 if (!apiBuilt && process.env.CI) throw new Error('the API is not built: run npm run build first');
 const describeBuilt = apiBuilt ? describe : describe.skip;
@@ -576,7 +576,9 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
       .send({ settings: { llm: { provider: 'openai', baseUrl: fake.url, model: 'm', apiKey: 'k' } } })
       .expect(200);
     // Its own process: this one is going to exit. Default LLM timeout (each reply takes ~3 s).
-    const draining = await startApi(env({ LLM_TIMEOUT_MS: '60000' }), { name: 'api-drain' });
+    const draining = await startApi(env({ LLM_TIMEOUT_MS: '60000', SHUTDOWN_DRAIN_MS: String(DRAIN_DELAY_MS) }), {
+      name: 'api-drain',
+    });
     try {
       const token = slow.accessToken;
       const chats: string[] = [];

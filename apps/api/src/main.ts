@@ -38,13 +38,10 @@ async function startEmbeddedDynamo(config: AppConfig): Promise<DynamoDbLocal | u
   }
 }
 
-/** How long the server keeps serving after SIGTERM, with readiness 503, before it stops accepting connections. */
-const DRAIN_DELAY_MS = 1000;
-
 /**
- * SIGTERM/SIGINT: readiness turns 503 at once and responses ask clients to close their connections; for a short
- * drain delay the server keeps serving (connections a load balancer or client opened just before are accepted,
- * not reset); then Fastify stops accepting connections and waits for requests in flight; when
+ * SIGTERM/SIGINT: readiness turns 503 at once and responses ask clients to close their connections; for the
+ * drain (SHUTDOWN_DRAIN_MS) the server keeps serving (connections a load balancer or client opened just before
+ * are accepted, not reset); then Fastify stops accepting connections and waits for requests in flight; when
  * SHUTDOWN_GRACE_MS (counted from the signal) is over, the remaining connections are closed. Then the embedded
  * database stops and the process exits 0.
  */
@@ -62,7 +59,7 @@ function handleSignals(app: NestFastifyApplication, config: AppConfig, local: Dy
     }, config.shutdownGraceMs);
     force.unref();
     try {
-      await sleep(Math.min(DRAIN_DELAY_MS, config.shutdownGraceMs));
+      await sleep(config.shutdownDrainMs);
       app.get(ShutdownState).close();
       await app.close();
       await local?.stop();

@@ -64,6 +64,8 @@ export class AppConfig {
   corsOrigins!: string[];
   docsEnabled!: boolean;
   shutdownGraceMs!: number;
+  /** After SIGTERM: how long the server keeps accepting connections (readiness already 503), within the grace. */
+  shutdownDrainMs!: number;
   /** Trust X-Forwarded-For (behind a load balancer) for the client address used by login throttling. */
   trustProxy!: boolean;
   loginThrottle!: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowSeconds: number };

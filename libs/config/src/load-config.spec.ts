@@ -39,6 +39,9 @@ describe('loadConfig', () => {
     });
     expect(c.bodyLimitBytes).toBe(1_048_576);
     expect(c.shutdownGraceMs).toBe(10_000);
+    expect(c.shutdownDrainMs).toBe(1_000);
+    expect(loadConfig({ ...base, SHUTDOWN_GRACE_MS: '300' }, tmpdir()).shutdownDrainMs).toBe(300);
+    expect(loadConfig({ ...base, SHUTDOWN_DRAIN_MS: '8000' }, tmpdir()).shutdownDrainMs).toBe(8_000);
     expect(c.llm.provider).toBe('echo');
     expect(c.docsEnabled).toBe(true);
   });
@@ -61,6 +64,8 @@ describe('loadConfig', () => {
     ['LLM_API_KEY', { LLM_PROVIDER: 'openai', LLM_MODEL: 'gpt-4o-mini' }],
     ['JWT_PUBLIC_KEY', { JWT_PRIVATE_KEY: 'x' }],
     ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
+    ['SHUTDOWN_DRAIN_MS', { SHUTDOWN_DRAIN_MS: 'soon' }],
+    ['SHUTDOWN_DRAIN_MS', { SHUTDOWN_GRACE_MS: '5000', SHUTDOWN_DRAIN_MS: '6000' }],
   ])('names %s when it is bad', (variable, env) => {
     const error = errorOf({ ...base, ...env });
     expect(error.variable).toBe(variable);

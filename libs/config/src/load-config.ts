@@ -51,6 +51,7 @@ const schema = z.object({
   CORS_ORIGINS: z.string().default(''),
   DOCS_ENABLED: bool.optional(),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  SHUTDOWN_DRAIN_MS: int(0, 600_000).optional(),
   TRUST_PROXY: bool.default(false),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: int(1, 1000).default(5),
   LOGIN_MAX_FAILURES_PER_IP: int(1, 100_000).default(50),
@@ -148,6 +149,13 @@ function jwtSettings(
   const key = createSecretKey(Buffer.from(secret, 'utf8'));
   const kid = createHmac('sha256', secret).update('kid').digest('base64url').slice(0, 16);
   return { ...base, algorithm: 'HS256', signingKey: key, verifyKey: key, kid };
+}
+
+/** The drain after SIGTERM happens inside the grace period: 1 s by default (less when the grace is shorter). */
+function drainMs(drain: number | undefined, grace: number): number {
+  if (drain === undefined) return Math.min(1_000, grace);
+  if (drain > grace) throw new ConfigError('SHUTDOWN_DRAIN_MS', `must not exceed SHUTDOWN_GRACE_MS (${grace})`);
+  return drain;
 }
 
 /**
@@ -251,6 +259,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       .filter(Boolean),
     docsEnabled: raw.DOCS_ENABLED ?? !isProduction,
     shutdownGraceMs: raw.SHUTDOWN_GRACE_MS,
+    shutdownDrainMs: drainMs(raw.SHUTDOWN_DRAIN_MS, raw.SHUTDOWN_GRACE_MS),
     trustProxy: raw.TRUST_PROXY,
     loginThrottle: {
       maxFailuresPerAccount: raw.LOGIN_MAX_FAILURES_PER_ACCOUNT,

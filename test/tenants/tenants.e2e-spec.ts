@@ -3,6 +3,7 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients } from '@lib/dynamo';
 import request from 'supertest';
 import { TenantProvisioner } from '@app/tenants/tenant-provisioner';
+import { CapacityRecorder } from '@app/usage/capacity-recorder';
 import { JWT_SECRET, startApp, type TestApp } from '../support/harness';
 import { createTenant, tenantBody, uniqueSlug } from '../support/tenants';
 import { decodeToken, forgeToken, loginOperator } from '../support/tokens';
@@ -298,15 +299,27 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
     }
   });
 
-  it('usage: zeros for a new tenant; month validated', async () => {
+  it('usage: a new tenant has no tokens or requests, its provisioning writes are counted; month validated', async () => {
     const tenant = await createTenant(t.url, token);
-    const res = await api()
-      .get(`/v1/tenants/${tenant.id}/usage`)
-      .query({ month: '2026-11' })
-      .auth(token, { type: 'bearer' })
-      .expect(200);
-    expect(res.body).toEqual({
-      month: '2026-11',
+    // The recorder flushes every few seconds; flush now so that the result does not depend on timing.
+    await t.app.get(CapacityRecorder).flush();
+    const usage = (month: string) =>
+      api().get(`/v1/tenants/${tenant.id}/usage`).query({ month }).auth(token, { type: 'bearer' }).expect(200);
+    const month = new Date().toISOString().slice(0, 7);
+    const current = await usage(month);
+    expect(current.body).toEqual({
+      month,
+      inputTokens: 0,
+      outputTokens: 0,
+      requests: 0,
+      byUser: [],
+      dynamodb: { readCapacityUnits: expect.any(Number), writeCapacityUnits: expect.any(Number) },
+    });
+    // Provisioning wrote the built-in roles and the first admin into the tenant's table.
+    expect(current.body.dynamodb.writeCapacityUnits).toBeGreaterThan(0);
+    const before = await usage('2020-01');
+    expect(before.body).toEqual({
+      month: '2020-01',
       inputTokens: 0,
       outputTokens: 0,
       requests: 0,

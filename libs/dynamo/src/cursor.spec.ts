@@ -25,6 +25,22 @@ describe('CursorCodec', () => {
     expect(() => codec.decode(cursor, other)).toThrow(InvalidCursorError);
   });
 
+  it('refuses every other spelling of the signature, such as changed unused bits in its last character', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    for (const caller of ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7', 'u8']) {
+      const own = { ...binding, caller };
+      const [payload, sig] = (codec.encode(key, own) as string).split('.');
+      // 32 MAC bytes take 43 base64url characters; the last one carries 4 bits and 2 unused ones.
+      const last = alphabet.indexOf(sig.at(-1) as string);
+      for (const unused of [1, 2, 3]) {
+        const respelled = `${payload}.${sig.slice(0, -1)}${alphabet[last ^ unused]}`;
+        expect(Buffer.from(respelled.split('.')[1], 'base64url')).toEqual(Buffer.from(sig, 'base64url'));
+        expect(() => codec.decode(respelled, own)).toThrow(InvalidCursorError);
+      }
+      expect(() => codec.decode(`${payload}.${sig}=`, own)).toThrow(InvalidCursorError);
+    }
+  });
+
   it('refuses an edited payload, a cut signature and garbage', () => {
     const cursor = codec.encode(key, binding) as string;
     const [payload, sig] = cursor.split('.');

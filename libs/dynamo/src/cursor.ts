@@ -39,8 +39,10 @@ export class CursorCodec {
     if (cursor.length > MAX_CURSOR_LENGTH) throw new InvalidCursorError();
     const [payload, signature, extra] = cursor.split('.');
     if (!payload || !signature || extra !== undefined) throw new InvalidCursorError();
-    const expected = this.mac(payload, binding);
-    const given = Buffer.from(signature, 'base64url');
+    // The signature is compared as text with the one we issue: base64url decoding ignores the unused bits of the
+    // last character (and padding), so comparing decoded bytes would accept other spellings of the same MAC.
+    const expected = Buffer.from(this.mac(payload, binding).toString('base64url'), 'utf8');
+    const given = Buffer.from(signature, 'utf8');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new InvalidCursorError();
     try {
       const key = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;

@@ -1,6 +1,7 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ControlKeys, DynamoClients, type TenantAttributes, tenantTableName } from '@lib/dynamo';
+import { DynamoDbLocal } from '@lib/dynamo/local';
 import { TenantProvisioner } from '@app/tenants/tenant-provisioner';
 import { TenantsRepository } from '@app/tenants/tenants.repository';
 import request from 'supertest';
@@ -17,14 +18,21 @@ describe('tenants CLI, crash recovery and migrations', () => {
   let env: Record<string, string | undefined>;
   let token: string;
   let clients: DynamoClients;
+  let local: DynamoDbLocal;
 
   beforeAll(async () => {
-    env = testEnv();
+    // Its own DynamoDB Local: sharing the run's instance with every other suite, this suite took 178–188 s in two CI
+    // rehearsals (25 s in another), close to the migrate test's 180 s timeout.
+    local = await DynamoDbLocal.start({ inMemory: true, startTimeoutMs: 90_000 });
+    env = testEnv({ DYNAMODB_ENDPOINT: local.endpoint });
     t = await startApp(env);
     token = (await loginOperator(t.url)).accessToken;
     clients = t.app.get(DynamoClients);
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t?.close();
+    await local?.stop();
+  });
 
   const cli = (args: string[], extra: Record<string, string> = {}) =>
     runCli(args, { ...env, TENANT_ADMIN_PASSWORD: ADMIN_PASSWORD, ...extra });

@@ -338,6 +338,33 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
       expect((await get(`/v1/chats/${chat.body.id}`).expect(200)).body.messageCount).toBe(2);
     }, 30_000);
 
+    it('keyed message append: the transaction that stores the reply and completes the key loses its answer: 201 once, then replays', async () => {
+      const chat = await post('/v1/chats', { title: 'lost-response keyed target' }).expect(201);
+      const content = 'lost-response keyed message';
+      // Only the assistant message's transaction sets the key's status to done. The SDK's retry carries the same
+      // ClientRequestToken, so DynamoDB answers it as applied: what this proves is the client's view (201, one reply,
+      // the key done and replayed), not the refused-Put branch of ChatsRepository.append.
+      proxy.rule = holdFirst((c) => c.operation === 'TransactWriteItems' && has(c, content) && has(c, '"done"'));
+      const send = () =>
+        http(slowApi)
+          .post(`/v1/chats/${chat.body.id}/messages`)
+          .auth(tenant.accessToken, { type: 'bearer' })
+          .set('idempotency-key', 'lost-response-keyed')
+          .send({ content });
+      const res = await send();
+      expect(proxy.delayed.at(-1)?.operation).toBe('TransactWriteItems');
+      expect(res.status).toBe(201);
+      const replay = await send();
+      expect(replay.status).toBe(201);
+      expect(replay.body).toEqual(res.body);
+      const stored = await messagesOf(chat.body.id);
+      expect(stored.map((m) => [m.role, m.id])).toEqual([
+        ['user', res.body.userMessage.id],
+        ['assistant', res.body.assistantMessage.id],
+      ]);
+      expect((await get(`/v1/chats/${chat.body.id}`).expect(200)).body.messageCount).toBe(2);
+    }, 30_000);
+
     it('chat create (conditional PutItem): 201 and one chat — not a 500 for a chat that was created', async () => {
       const title = 'lost-response chat';
       proxy.rule = holdFirst((c) => c.operation === 'PutItem' && has(c, title));

@@ -145,9 +145,15 @@ export class ChatsRepository extends TenantRepository {
 
   /**
    * Appends a message and bumps the chat (messageCount, updatedAt, list position, retention) in one
-   * transaction; with `usage`, the month's counters move in the same transaction. False when the chat is gone.
+   * transaction; with `usage`, the month's counters move in the same transaction, and with `keyWrite` the
+   * exchange's Idempotency-Key (409 when another run took the key over). False when the chat is gone.
    */
-  async append(chat: ChatRecord, message: MessageRecord, usage?: UsageDelta, guard?: TransactItem): Promise<boolean> {
+  async append(
+    chat: ChatRecord,
+    message: MessageRecord,
+    usage?: UsageDelta,
+    keyWrite?: TransactItem,
+  ): Promise<boolean> {
     const items: TransactItem[] = [
       {
         Put: {
@@ -183,16 +189,20 @@ export class ChatsRepository extends TenantRepository {
         });
       }
     }
-    // An item of the exchange's idempotency claim, written or checked in the same transaction; it fails when
-    // another run has taken the claim over.
-    if (guard) items.push(guard);
+    // A write to the exchange's Idempotency-Key in the same transaction; it fails when another run has taken the
+    // key over.
+    if (keyWrite) items.push(keyWrite);
     // Concurrent appends to one chat conflict on the chat item; transactWrite retries them (ADD keeps the
-    // count exact). A refused Put means the message is already there (a retried call): done.
+    // count exact).
     const codes = await this.transactWrite(items);
-    if (guard && codes?.at(-1) === 'ConditionalCheckFailed') {
+    // A refused Put means the message is already there: this transaction was applied by an earlier attempt whose
+    // answer was lost (the SDK retried it), and its other items with it. Checked first: the key's condition then
+    // fails on our own write.
+    if (!codes || codes[0] === 'ConditionalCheckFailed') return true;
+    if (keyWrite && codes.at(-1) === 'ConditionalCheckFailed') {
       throw new DomainError('conflict', 'a retry with the same Idempotency-Key took this exchange over');
     }
-    return !codes || codes[0] === 'ConditionalCheckFailed';
+    return false;
   }
 
   /** Deletes the chat and every message (batches of 25, unprocessed items retried). */

@@ -33,6 +33,19 @@ export type Claim =
 
 const key = (userId: string, idempotencyKey: string) => ({ pk: `IDEMP#${userId}#${idempotencyKey}`, sk: 'IDEMP' });
 
+/**
+ * The condition of every write a run makes to its key while it works (renew, record the user message, complete,
+ * release): the run with `claimId` still holds the key, and it is still in progress. A run whose lapsed lease
+ * another run took over is refused. `names` and `values` are the write's own.
+ */
+function whileHeldBy(claimId: string, names: Record<string, string>, values: Record<string, unknown>) {
+  return {
+    ConditionExpression: 'claimId = :mine AND #s = :inProgress',
+    ExpressionAttributeNames: { ...names, '#s': 'status' },
+    ExpressionAttributeValues: { ...values, ':mine': claimId, ':inProgress': 'in_progress' },
+  };
+}
+
 /** Idempotency records (`IDEMP#<userId>#<key>`, 24 h TTL) in the current tenant's table. */
 @Injectable()
 export class IdempotencyRepository extends TenantRepository {
@@ -106,19 +119,6 @@ export class IdempotencyRepository extends TenantRepository {
     return { kind: 'in_progress' };
   }
 
-  /** A transaction item that holds only while the run with `claimId` still owns the key, in progress. */
-  heldBy(userId: string, idempotencyKey: string, claimId: string): TransactItem {
-    return {
-      ConditionCheck: {
-        TableName: this.tableName,
-        Key: key(userId, idempotencyKey),
-        ConditionExpression: 'claimId = :mine AND #s = :inProgress',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':mine': claimId, ':inProgress': 'in_progress' },
-      },
-    };
-  }
-
   /**
    * Extends the lease of the run holding `claimId` while it works. False when the key is no longer that run's
    * (another run took over a lapsed lease) or no longer in progress.
@@ -130,9 +130,7 @@ export class IdempotencyRepository extends TenantRepository {
           TableName: this.tableName,
           Key: key(userId, idempotencyKey),
           UpdateExpression: 'SET leaseUntil = :until',
-          ConditionExpression: 'claimId = :mine AND #s = :inProgress',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':until': Date.now() + leaseMs, ':mine': claimId, ':inProgress': 'in_progress' },
+          ...whileHeldBy(claimId, {}, { ':until': Date.now() + leaseMs }),
         }),
       );
       return true;
@@ -153,13 +151,12 @@ export class IdempotencyRepository extends TenantRepository {
         TableName: this.tableName,
         Key: key(userId, idempotencyKey),
         UpdateExpression: 'SET userMessageId = :m',
-        ConditionExpression: 'claimId = :mine AND #s = :inProgress',
-        ExpressionAttributeNames: { '#s': 'status' },
-        ExpressionAttributeValues: { ':m': messageId, ':mine': claimId, ':inProgress': 'in_progress' },
+        ...whileHeldBy(claimId, {}, { ':m': messageId }),
       },
     };
   }
 
+  /** Stores the finished response for replays (a run without a lease, such as POST /v1/chats). */
   async complete(userId: string, idempotencyKey: string, response: StoredResponse): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
@@ -173,6 +170,22 @@ export class IdempotencyRepository extends TenantRepository {
   }
 
   /**
+   * A transaction item that stores the finished response, only while `claimId` still holds the key. Written in
+   * the same transaction as the exchange's last message: a crash can not leave the message stored and the key in
+   * progress, and a run whose lease was taken over stores neither.
+   */
+  completion(userId: string, idempotencyKey: string, claimId: string, response: StoredResponse): TransactItem {
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: key(userId, idempotencyKey),
+        UpdateExpression: 'SET #s = :done, #r = :r',
+        ...whileHeldBy(claimId, { '#r': 'response' }, { ':done': 'done', ':r': response }),
+      },
+    };
+  }
+
+  /**
    * Gives the key up so that a retry can resume at once (after a failure that wrote nothing final); only while
    * `claimId` still holds it (a run whose lease was taken over must not end the new run's lease).
    */
@@ -183,9 +196,7 @@ export class IdempotencyRepository extends TenantRepository {
           TableName: this.tableName,
           Key: key(userId, idempotencyKey),
           UpdateExpression: 'SET leaseUntil = :zero',
-          ConditionExpression: 'claimId = :mine AND #s = :inProgress',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':zero': 0, ':mine': claimId, ':inProgress': 'in_progress' },
+          ...whileHeldBy(claimId, {}, { ':zero': 0 }),
         }),
       );
     } catch (error) {

@@ -218,12 +218,14 @@ export class MessagesService {
       createdAt: new Date().toISOString(),
       ...(expiresAt ? { expiresAt } : {}),
     };
-    const guard =
-      idempotencyKey && claim ? this.idempotency.heldBy(caller.id, idempotencyKey, claim.claimId) : undefined;
-    await this.repository.append(chat, assistant, { month: month(), userId: caller.id, ...usage }, guard);
     const body: ExchangeDto = { userMessage: toMessageDto(userMessage), assistantMessage: toMessageDto(assistant) };
     const response: StoredResponse = { status: 201, body };
-    if (idempotencyKey) await this.idempotency.complete(caller.id, idempotencyKey, response);
+    // With a key, the response is stored for replays in the assistant message's own transaction.
+    const completion =
+      idempotencyKey && claim
+        ? this.idempotency.completion(caller.id, idempotencyKey, claim.claimId, response)
+        : undefined;
+    await this.repository.append(chat, assistant, { month: month(), userId: caller.id, ...usage }, completion);
     return response;
   }
 

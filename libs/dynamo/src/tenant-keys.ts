@@ -14,4 +14,5 @@ export const TenantKeys = {
   }),
   message: (chatId: string, messageId: string) => ({ pk: `CHAT#${chatId}`, sk: `MSG#${messageId}` }),
   usage: (month: string, scope: 'TOTAL' | `USER#${string}`) => ({ pk: `USAGE#${month}`, sk: scope }),
+  idempotency: (userId: string, key: string) => ({ pk: `IDEMP#${userId}#${key}`, sk: 'IDEMP' }),
 };

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DynamoClients, type TenantAttributes } from '@lib/dynamo';
+import { ControlKeys, DynamoClients, type TenantAttributes } from '@lib/dynamo';
 import { LRUCache } from 'lru-cache';
 import { ControlTableService } from './control-table.service';
 import { RefreshingCache } from './refreshing-cache';
@@ -78,7 +78,7 @@ export class TenantRegistry {
   private async load(tenantId: string): Promise<ResolvedTenant | undefined> {
     const item = await this.clients.get({
       TableName: this.control.tableName,
-      Key: { pk: `TENANT#${tenantId}`, sk: 'TENANT' },
+      Key: ControlKeys.tenant(tenantId),
       ConsistentRead: true,
     });
     return item ? toResolvedTenant(item as unknown as TenantAttributes) : undefined;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoClients, isConditionalCheckFailed } from '@lib/dynamo';
+import { DynamoClients, isConditionalCheckFailed, TenantKeys } from '@lib/dynamo';
 import { TenantRepository, type TransactItem } from '@lib/tenancy';
 import { ulid } from 'ulid';
 
@@ -30,8 +30,6 @@ export type Claim =
   | { kind: 'replay'; response: StoredResponse }
   | { kind: 'in_progress' }
   | { kind: 'mismatch' };
-
-const key = (userId: string, idempotencyKey: string) => ({ pk: `IDEMP#${userId}#${idempotencyKey}`, sk: 'IDEMP' });
 
 /**
  * The condition of every write a run makes to its key while it works (renew, record the user message, complete,
@@ -70,7 +68,7 @@ export class IdempotencyRepository extends TenantRepository {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...key(userId, idempotencyKey), ...record },
+          Item: { ...TenantKeys.idempotency(userId, idempotencyKey), ...record },
           ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :nowS',
           ExpressionAttributeValues: { ':nowS': Math.floor(now / 1000) },
         }),
@@ -80,7 +78,11 @@ export class IdempotencyRepository extends TenantRepository {
       if (!isConditionalCheckFailed(error)) throw error;
     }
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: key(userId, idempotencyKey), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: TenantKeys.idempotency(userId, idempotencyKey),
+        ConsistentRead: true,
+      }),
     );
     const existing = Item as IdempotencyRecord | undefined;
     if (!existing) return this.claim(userId, idempotencyKey, bodyHash, leaseMs);
@@ -93,7 +95,7 @@ export class IdempotencyRepository extends TenantRepository {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: key(userId, idempotencyKey),
+          Key: TenantKeys.idempotency(userId, idempotencyKey),
           UpdateExpression: 'SET leaseUntil = :new, claimId = :mine',
           ConditionExpression: 'claimId = :old AND leaseUntil = :oldLease AND #s = :inProgress',
           ExpressionAttributeNames: { '#s': 'status' },
@@ -112,7 +114,11 @@ export class IdempotencyRepository extends TenantRepository {
     }
     // The takeover's answer may have been lost and the SDK retried it: then the record carries our claim id.
     const { Item: after } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: key(userId, idempotencyKey), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: TenantKeys.idempotency(userId, idempotencyKey),
+        ConsistentRead: true,
+      }),
     );
     const current = after as IdempotencyRecord | undefined;
     if (current?.claimId === record.claimId) return { kind: 'resumed', record: current };
@@ -128,7 +134,7 @@ export class IdempotencyRepository extends TenantRepository {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: key(userId, idempotencyKey),
+          Key: TenantKeys.idempotency(userId, idempotencyKey),
           UpdateExpression: 'SET leaseUntil = :until',
           ...whileHeldBy(claimId, {}, { ':until': Date.now() + leaseMs }),
         }),
@@ -149,7 +155,7 @@ export class IdempotencyRepository extends TenantRepository {
     return {
       Update: {
         TableName: this.tableName,
-        Key: key(userId, idempotencyKey),
+        Key: TenantKeys.idempotency(userId, idempotencyKey),
         UpdateExpression: 'SET userMessageId = :m',
         ...whileHeldBy(claimId, {}, { ':m': messageId }),
       },
@@ -161,7 +167,7 @@ export class IdempotencyRepository extends TenantRepository {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: key(userId, idempotencyKey),
+        Key: TenantKeys.idempotency(userId, idempotencyKey),
         UpdateExpression: 'SET #s = :done, #r = :r',
         ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
         ExpressionAttributeValues: { ':done': 'done', ':r': response },
@@ -178,7 +184,7 @@ export class IdempotencyRepository extends TenantRepository {
     return {
       Update: {
         TableName: this.tableName,
-        Key: key(userId, idempotencyKey),
+        Key: TenantKeys.idempotency(userId, idempotencyKey),
         UpdateExpression: 'SET #s = :done, #r = :r',
         ...whileHeldBy(claimId, { '#r': 'response' }, { ':done': 'done', ':r': response }),
       },
@@ -194,7 +200,7 @@ export class IdempotencyRepository extends TenantRepository {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: key(userId, idempotencyKey),
+          Key: TenantKeys.idempotency(userId, idempotencyKey),
           UpdateExpression: 'SET leaseUntil = :zero',
           ...whileHeldBy(claimId, {}, { ':zero': 0 }),
         }),

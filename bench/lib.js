@@ -302,15 +302,23 @@ async function operatorLogin(apiInfo) {
 
 const claimsOf = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
 
+/** The API's /metrics text (Prometheus format), with its METRICS_TOKEN; throws unless 200. */
+async function metricsText(apiInfo, timeoutMs = 10_000) {
+  const res = await fetch(`${apiInfo.base}/metrics`, {
+    headers: { authorization: `Bearer ${apiInfo.metricsToken}` },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  if (!res.ok) throw new Error(`/metrics: HTTP ${res.status}`);
+  return res.text();
+}
+
 /**
  * The API's DynamoDB calls so far, per operation (GetItem, Query, …), from its /metrics histogram
  * dynamodb_request_duration_seconds: `{ op: { count, sum } }` (sum in seconds, retries included).
  */
 async function dynamoStats(apiInfo) {
-  const res = await fetch(`${apiInfo.base}/metrics`, { headers: { authorization: `Bearer ${apiInfo.metricsToken}` } });
-  if (!res.ok) throw new Error(`/metrics: HTTP ${res.status}`);
   const stats = {};
-  const text = await res.text();
+  const text = await metricsText(apiInfo);
   for (const m of text.matchAll(/^dynamodb_request_duration_seconds_(count|sum)\{operation="(\w+)"\} ([\d.e+-]+)/gm)) {
     stats[m[2]] ??= { count: 0, sum: 0 };
     stats[m[2]][m[1]] = Number(m[3]);
@@ -437,6 +445,7 @@ module.exports = {
   api,
   operatorLogin,
   claimsOf,
+  metricsText,
   dynamoStats,
   dynamoCalls,
   diffCounts,

@@ -48,6 +48,7 @@ const {
   startApi,
   api,
   operatorLogin,
+  metricsText,
 } = require('./lib');
 
 const MINUTES = intEnv('SOAK_MINUTES', 10, 1, 240);
@@ -398,12 +399,7 @@ async function setup() {
 
 // ---- sampling ----
 async function scrape(apiInfo) {
-  const res = await fetch(`${apiInfo.base}/metrics`, {
-    headers: { authorization: `Bearer ${apiInfo.metricsToken}` },
-    signal: AbortSignal.timeout(5000),
-  });
-  if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  const text = await res.text();
+  const text = await metricsText(apiInfo, 5000);
   // Summed over the labels (nodejs_active_handles has one series per handle type: Socket, Timer, …).
   const sum = (name) => {
     const values = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+-]+)`, 'gm'))];

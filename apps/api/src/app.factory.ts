@@ -6,6 +6,7 @@ import { createRootLogger, MetricsService, PinoNestLogger } from '@lib/observabi
 import helmet from 'helmet';
 import { AppModule } from './app.module';
 import { genReqId, logContext, registerHttpHooks } from './common/http-hooks';
+import { registerJsonBodyParser } from './common/json-body';
 import { createValidationPipe } from './common/validation';
 import { ShutdownState } from './health/shutdown-state';
 
@@ -58,6 +59,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   const fastify = app.getHttpAdapter().getInstance();
   // JSON only: a text/plain body is refused with 415 rather than reaching a handler as a string.
   fastify.removeContentTypeParser('text/plain');
+  registerJsonBodyParser(fastify);
   const shutdown = app.get(ShutdownState);
   registerHttpHooks(
     fastify,

@@ -80,7 +80,7 @@ export class RolesController {
   @Authenticated({ permission: Permission.RolesWrite })
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiNoContentResponse()
-  delete(@UlidParam('roleId') roleId: string): Promise<void> {
-    return this.roles.delete(roleId);
+  delete(@CurrentCaller() caller: Caller, @UlidParam('roleId') roleId: string): Promise<void> {
+    return this.roles.delete(caller, roleId);
   }
 }

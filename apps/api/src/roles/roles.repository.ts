@@ -102,7 +102,7 @@ export class RolesRepository extends TenantRepository {
     return result === 'name_taken' && !renamed ? 'conflict' : result;
   }
 
-  /** Deletes a custom role that no user holds, with its name marker. */
+  /** Deletes a custom role that no user holds, at the version read (its permissions as checked), with its name marker. */
   async delete(role: RoleRecord): Promise<boolean> {
     try {
       await this.doc.send(
@@ -113,8 +113,9 @@ export class RolesRepository extends TenantRepository {
                 TableName: this.tableName,
                 Key: TenantKeys.role(role.id),
                 ConditionExpression:
-                  'builtIn = :false AND (attribute_not_exists(assignedCount) OR assignedCount = :zero)',
-                ExpressionAttributeValues: { ':false': false, ':zero': 0 },
+                  '#version = :v AND builtIn = :false AND (attribute_not_exists(assignedCount) OR assignedCount = :zero)',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':false': false, ':zero': 0, ':v': role.version },
               },
             },
             { Delete: { TableName: this.tableName, Key: TenantKeys.roleName(role.name) } },

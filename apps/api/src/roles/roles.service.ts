@@ -33,6 +33,17 @@ export function assertNoEscalation(caller: Caller, permissions: Iterable<string>
     throw new DomainError('forbidden', `you cannot grant permissions you do not hold: ${missing.join(', ')}`);
 }
 
+/**
+ * A role changes every user who holds it, so touching a role (any field, or deleting it) needs every permission
+ * it grants now, as granting needs every one it will grant (assertNoEscalation): otherwise a role manager could
+ * demote users who hold more than they do through their shared role, which they may not do to those users directly.
+ */
+export function assertMayChangeRole(caller: Caller, current: Iterable<string>): void {
+  const missing = [...current].filter((p) => !caller.permissions.has(p));
+  if (missing.length > 0)
+    throw new DomainError('forbidden', `this role grants permissions you do not hold: ${missing.join(', ')}`);
+}
+
 @Injectable()
 export class RolesService {
   constructor(
@@ -100,7 +111,9 @@ export class RolesService {
     if (current.builtIn) throw new DomainError('forbidden', 'built-in roles cannot be changed');
     if (ifMatch !== undefined && ifMatch !== current.version)
       throw new DomainError('precondition_failed', 'the role was changed since you read it');
-    // Granting through a role is granting: the caller must hold every permission the role will have.
+    // The caller must hold every permission the role grants now and, granting through a role being granting,
+    // every one it will grant.
+    assertMayChangeRole(caller, current.permissions);
     if (dto.permissions) assertNoEscalation(caller, dto.permissions);
     const next = {
       name: dto.name?.trim() ?? current.name,
@@ -118,10 +131,16 @@ export class RolesService {
     return { ...current, ...next, version: current.version + 1 };
   }
 
-  async delete(id: string): Promise<void> {
-    const role = await this.get(id);
-    if (role.builtIn) throw new DomainError('forbidden', 'built-in roles cannot be deleted');
-    if (!(await this.repository.delete(role))) throw new DomainError('conflict', 'the role is still assigned to users');
+  async delete(caller: Caller, id: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const role = await this.get(id);
+      if (role.builtIn) throw new DomainError('forbidden', 'built-in roles cannot be deleted');
+      assertMayChangeRole(caller, role.permissions);
+      if ((role.assignedCount ?? 0) > 0) throw new DomainError('conflict', 'the role is still assigned to users');
+      if (await this.repository.delete(role)) break;
+      // Changed or assigned since it was read: the next round checks the new version.
+      if (attempt >= 3) throw new DomainError('conflict', 'the role was changed concurrently; retry');
+    }
     this.cache.invalidate();
   }
 }

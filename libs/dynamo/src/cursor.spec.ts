@@ -1,8 +1,9 @@
-import { createSecretKey } from 'node:crypto';
-import { CursorCodec, InvalidCursorError } from './cursor';
+import { createHmac, createSecretKey } from 'node:crypto';
+import { CURSOR_TTL_MS, CursorCodec, InvalidCursorError } from './cursor';
 
 describe('CursorCodec', () => {
-  const codec = new CursorCodec(createSecretKey(Buffer.from('k'.repeat(32))));
+  const secret = createSecretKey(Buffer.from('k'.repeat(32)));
+  const codec = new CursorCodec(secret);
   const binding = { tenant: 't1', list: 'chats', caller: 'u1' };
   const key = { pk: 'CHAT#1', sk: 'CHAT', gsi1pk: 'USER#u1#CHATS', gsi1sk: '2026-01-01#1' };
 
@@ -60,5 +61,68 @@ describe('CursorCodec', () => {
   it('refuses a cursor signed with another key', () => {
     const other = new CursorCodec(createSecretKey(Buffer.from('o'.repeat(32))));
     expect(() => codec.decode(other.encode(key, binding) as string, binding)).toThrow(InvalidCursorError);
+  });
+
+  it('refuses a cursor of the format before expiry (the bare key, no issue time), even with a valid MAC', () => {
+    const legacy = Buffer.from(JSON.stringify(key)).toString('base64url');
+    const mac = createHmac('sha256', secret)
+      .update(JSON.stringify([binding.tenant, binding.list, binding.caller]))
+      .update('\n')
+      .update(legacy)
+      .digest('base64url');
+    expect(() => codec.decode(`${legacy}.${mac}`, binding)).toThrow(InvalidCursorError);
+    // The same MAC construction accepts a payload of the current format: only the shape was refused above.
+    const current = Buffer.from(JSON.stringify({ k: key, t: Math.floor(Date.now() / 1000) })).toString('base64url');
+    const currentMac = createHmac('sha256', secret)
+      .update(JSON.stringify([binding.tenant, binding.list, binding.caller]))
+      .update('\n')
+      .update(current)
+      .digest('base64url');
+    expect(codec.decode(`${current}.${currentMac}`, binding)).toEqual(key);
+  });
+
+  describe('lifetime', () => {
+    let now = Date.parse('2026-11-01T12:00:00.000Z');
+    const clocked = new CursorCodec(secret, { now: () => now });
+
+    it(`reads further pages for ${CURSOR_TTL_MS / 3_600_000} h after it was issued, then is refused`, () => {
+      now = Date.parse('2026-11-01T12:00:00.000Z');
+      const cursor = clocked.encode(key, binding) as string;
+      now += CURSOR_TTL_MS - 1000;
+      expect(clocked.decode(cursor, binding)).toEqual(key);
+      now += 2000;
+      expect(() => clocked.decode(cursor, binding)).toThrow(InvalidCursorError);
+      // Every page issues a fresh cursor with its own lifetime.
+      const fresh = clocked.encode(key, binding) as string;
+      expect(clocked.decode(fresh, binding)).toEqual(key);
+    });
+
+    it('refuses a cursor issued further in the future than clock skew explains', () => {
+      now = Date.parse('2026-11-01T12:00:00.000Z');
+      const cursor = clocked.encode(key, binding) as string;
+      now -= 60_000;
+      expect(clocked.decode(cursor, binding)).toEqual(key);
+      now -= 3_600_000;
+      expect(() => clocked.decode(cursor, binding)).toThrow(InvalidCursorError);
+    });
+
+    it('the issue time is signed: moving it forward breaks the MAC', () => {
+      now = Date.parse('2026-11-01T12:00:00.000Z');
+      const [payload, sig] = (clocked.encode(key, binding) as string).split('.');
+      const body = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { t: number };
+      now += CURSOR_TTL_MS * 2;
+      const refreshed = Buffer.from(JSON.stringify({ ...body, t: Math.floor(now / 1000) })).toString('base64url');
+      expect(() => clocked.decode(`${refreshed}.${sig}`, binding)).toThrow(InvalidCursorError);
+    });
+  });
+
+  it('carries signed claims: read back as issued, refused when edited', () => {
+    const cursor = codec.encode(key, binding, { owner: 'u9' }) as string;
+    expect(codec.open(cursor, binding)).toEqual({ key, claims: { owner: 'u9' } });
+    expect(codec.open(codec.encode(key, binding) as string, binding).claims).toEqual({});
+    const [payload, sig] = cursor.split('.');
+    const body = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const edited = Buffer.from(JSON.stringify({ ...body, c: { owner: 'u1' } })).toString('base64url');
+    expect(() => codec.open(`${edited}.${sig}`, binding)).toThrow(InvalidCursorError);
   });
 });

@@ -12,7 +12,8 @@ import { ChatsRepository } from './chats.repository';
 import type { ChatDto, ChatPageDto, CreateChatDto, MessageDto, MessagePageDto, UpdateChatDto } from './dto/chat.dto';
 import { LlmRegistry } from './llm/llm-registry';
 
-export function toChatDto(c: ChatRecord): ChatDto {
+/** The response fields of a chat, in the response's order (from a record, or from a stored response). */
+export function toChatDto(c: ChatDto): ChatDto {
   return {
     id: c.id,
     title: c.title,
@@ -60,7 +61,7 @@ export class ChatsService {
       .update(JSON.stringify(['POST', '/v1/chats', dto.title ?? null, dto.systemPrompt ?? null, dto.model ?? null]))
       .digest('base64url');
     const claim = await this.idempotency.claim(caller.id, key, bodyHash, 30_000);
-    if (claim.kind === 'replay') return claim.response;
+    if (claim.kind === 'replay') return this.replay(claim.response);
     if (claim.kind === 'mismatch')
       throw new DomainError('unprocessable', 'this Idempotency-Key was used with another request');
     if (claim.kind === 'in_progress')
@@ -68,6 +69,19 @@ export class ChatsService {
     const response = { status: 201, body: toChatDto(await this.create(caller, dto)) };
     await this.idempotency.complete(caller.id, key, response);
     return response;
+  }
+
+  /**
+   * The stored response again, with its fields in the order of the first answer (the stored map does not keep
+   * it). A chat deleted (or expired) since is not handed out as if it existed: 404, saying why.
+   */
+  private async replay(response: StoredResponse): Promise<StoredResponse> {
+    if (response.status !== 201) return response;
+    const created = response.body as ChatDto;
+    const chat = await this.repository.get(created.id);
+    if (!chat || isExpired(chat))
+      throw new DomainError('not_found', 'the chat created by this request has since been deleted');
+    return { status: 201, body: toChatDto(created) };
   }
 
   async create(caller: Caller, dto: CreateChatDto): Promise<ChatRecord> {
@@ -128,8 +142,9 @@ export class ChatsService {
   }
 
   /**
-   * One DynamoDB request per page: the first page's Query returns the chat (ownership) and the messages;
-   * later pages are authorized by the signed cursor (bound to tenant, caller and chat).
+   * One DynamoDB request per page: the first page's Query returns the chat and the messages; later pages read
+   * the chat's owner from the signed cursor (bound to tenant, caller and chat). Access is checked on every page
+   * with the caller's current permissions, so a cursor does not outlive the access it was issued under.
    */
   async messages(caller: Caller, chatId: string, query: PageQuery): Promise<MessagePageDto> {
     const binding: CursorBinding = {
@@ -137,17 +152,26 @@ export class ChatsService {
       list: `messages:${chatId}`,
       caller: caller.id,
     };
-    const after = query.cursor ? String(this.cursors.decode(query.cursor, binding).sk ?? '') : undefined;
-    if (after !== undefined && !after.startsWith('MSG#')) throw new DomainError('invalid_input', 'invalid cursor');
+    let after: string | undefined;
+    let ownerId: string | undefined;
+    if (query.cursor) {
+      const { key, claims } = this.cursors.open(query.cursor, binding);
+      after = String(key.sk ?? '');
+      ownerId = claims.owner;
+      if (!after.startsWith('MSG#') || !ownerId) throw new DomainError('invalid_input', 'invalid cursor');
+      assertChatAccess(caller, ownerId, 'read');
+    }
     const page = await this.repository.page(chatId, query.limit, after);
     if (after === undefined) {
       if (!page.chat || isExpired(page.chat)) throw new DomainError('not_found', 'chat not found');
       assertChatAccess(caller, page.chat.ownerId, 'read');
+      ownerId = page.chat.ownerId;
     }
     const last = page.messages.at(-1);
     return {
       items: page.messages.filter((m) => !isExpired(m)).map(toMessageDto),
-      nextCursor: page.more && last ? this.cursors.encode({ sk: last.sk }, binding) : null,
+      nextCursor:
+        page.more && last && ownerId ? this.cursors.encode({ sk: last.sk }, binding, { owner: ownerId }) : null,
     };
   }
 }

@@ -8,7 +8,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
-import { DomainError } from '@lib/observability';
+import { ApiProblem, DomainError } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
@@ -52,6 +52,7 @@ export class ChatsController {
   @Authenticated({ permission: Permission.ChatsWrite })
   @ApiHeader({ name: 'Idempotency-Key', required: false })
   @ApiCreatedResponse({ type: ChatDto })
+  @ApiProblem(404, 'A replay (same Idempotency-Key and body) whose chat has since been deleted')
   async create(
     @CurrentCaller() caller: Caller,
     @Body() body: CreateChatDto,

@@ -113,6 +113,48 @@ describeBuilt('the API process (npm start)', () => {
     }
   });
 
+  it('restarts the embedded DynamoDB when it dies, keeping its data, and exits 1 when it keeps dying', async () => {
+    const port = await findFreePort();
+    const base = `http://127.0.0.1:${port}`;
+    const dbPath = join(dataDir, 'dynamodb');
+    const app = startMain({ NODE_ENV: 'development', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' });
+    const jvmPid = () => Number(javaProcessesFor(dbPath).trim().split(/\s+/)[0]) || undefined;
+    /** Waits for a JVM other than `previous` and for the API to be ready on it. */
+    const restarted = async (previous: number) => {
+      const deadline = Date.now() + 60_000;
+      while (!(jvmPid() && jvmPid() !== previous) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
+      await waitReady(base, 60_000);
+      return jvmPid() as number;
+    };
+    try {
+      await waitReady(base, 60_000);
+      const secrets = JSON.parse(readFileSync(join(dataDir, 'dev-secrets.json'), 'utf8')) as Record<string, string>;
+      const first = jvmPid() as number;
+      process.kill(first, 'SIGKILL');
+      // The API comes back by itself: a new JVM on the same files, the operator created before still there.
+      let current = await restarted(first);
+      expect(current).not.toBe(first);
+      expect(app.output()).toContain('embedded DynamoDB Local exited unexpectedly');
+      const login = await fetch(`${base}/v1/platform/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: secrets.operatorEmail, password: secrets.operatorPassword }),
+      });
+      expect(login.status).toBe(200);
+      // A database that keeps dying is not hidden behind endless 503s: the process exits 1.
+      for (let crash = 2; crash <= 4; crash++) {
+        process.kill(current, 'SIGKILL');
+        if (crash < 4) current = await restarted(current);
+      }
+      expect(await app.exit).toBe(1);
+      expect(app.output()).toMatch(/exited 4 times within a minute/);
+      expect(javaProcessesFor(dbPath)).toBe('');
+    } finally {
+      app.child.kill('SIGKILL');
+    }
+  });
+
   it('exits non-zero with one clear line when Java is missing', async () => {
     const app = startMain({ NODE_ENV: 'development', DATA_DIR: dataDir, PORT: '0', JAVA_BIN: '/nonexistent/java' });
     expect(await app.exit).not.toBe(0);

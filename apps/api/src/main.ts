@@ -25,17 +25,52 @@ function readConfig(): AppConfig {
   }
 }
 
-async function startEmbeddedDynamo(config: AppConfig): Promise<DynamoDbLocal | undefined> {
+/** More crashes of the embedded DynamoDB Local than this within CRASH_WINDOW_MS: the API exits 1. */
+const MAX_EMBEDDED_CRASHES = 3;
+const CRASH_WINDOW_MS = 60_000;
+
+/** The embedded DynamoDB Local of the current process; replaced when it is restarted. */
+interface Embedded {
+  current: DynamoDbLocal;
+}
+
+async function startEmbeddedDynamo(config: AppConfig): Promise<Embedded | undefined> {
   if (!config.dynamo.embedded) return undefined;
+  const dbPath = join(config.dataDir, 'dynamodb');
   try {
-    const local = await DynamoDbLocal.start({ dbPath: join(config.dataDir, 'dynamodb') });
-    config.dynamo.endpoint = local.endpoint;
-    logger.log(`embedded DynamoDB Local at ${local.endpoint} (data in ${join(config.dataDir, 'dynamodb')})`);
-    return local;
+    const embedded = { current: await DynamoDbLocal.start({ dbPath }) };
+    config.dynamo.endpoint = embedded.current.endpoint;
+    logger.log(`embedded DynamoDB Local at ${embedded.current.endpoint} (data in ${dbPath})`);
+    superviseEmbedded(embedded, dbPath, []);
+    return embedded;
   } catch (error) {
     if (error instanceof DynamoDbLocalError) fail(error.message);
     throw error;
   }
+}
+
+/**
+ * A development API must not keep answering 503 over a dead database: when the embedded DynamoDB Local dies, it
+ * is started again on the same port and files (the shared client reconnects by itself; requests in between get
+ * 503). When it cannot be restarted, or keeps dying, the API exits 1 so that a supervisor, or the developer,
+ * sees it.
+ */
+function superviseEmbedded(embedded: Embedded, dbPath: string, crashes: number[]): void {
+  embedded.current.onUnexpectedExit((how) => {
+    const recent = [...crashes, Date.now()].filter((at) => at > Date.now() - CRASH_WINDOW_MS);
+    if (recent.length > MAX_EMBEDDED_CRASHES) {
+      fail(`embedded DynamoDB Local exited ${recent.length} times within a minute (${how}); stopping the API`);
+    }
+    logger.error(`embedded DynamoDB Local exited unexpectedly (${how}); restarting it`);
+    DynamoDbLocal.start({ dbPath, port: embedded.current.port }).then(
+      (restarted) => {
+        embedded.current = restarted;
+        logger.log(`embedded DynamoDB Local restarted at ${restarted.endpoint}`);
+        superviseEmbedded(embedded, dbPath, recent);
+      },
+      (error: Error) => fail(`embedded DynamoDB Local could not be restarted: ${error.message}`),
+    );
+  });
 }
 
 /**
@@ -45,7 +80,7 @@ async function startEmbeddedDynamo(config: AppConfig): Promise<DynamoDbLocal | u
  * SHUTDOWN_GRACE_MS (counted from the signal) is over, the remaining connections are closed. Then the embedded
  * database stops and the process exits 0.
  */
-function handleSignals(app: NestFastifyApplication, config: AppConfig, local: DynamoDbLocal | undefined): void {
+function handleSignals(app: NestFastifyApplication, config: AppConfig, local: Embedded | undefined): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -62,7 +97,7 @@ function handleSignals(app: NestFastifyApplication, config: AppConfig, local: Dy
       await sleep(config.shutdownDrainMs);
       app.get(ShutdownState).close();
       await app.close();
-      await local?.stop();
+      await local?.current.stop();
       clearTimeout(force);
       logger.log('shutdown complete');
       process.exit(0);
@@ -82,7 +117,7 @@ async function main(): Promise<void> {
   try {
     app = await createApp(config);
   } catch (error) {
-    await local?.stop();
+    await local?.current.stop();
     throw error;
   }
   handleSignals(app, config, local);

@@ -156,6 +156,13 @@ export class DynamoDbLocal {
     return this.stopping;
   }
 
+  /** Calls `handler` once if the process ends without stop() having been called (a crash, an OOM kill, kill -9). */
+  onUnexpectedExit(handler: (how: string) => void): void {
+    void this.exited.then((exit) => {
+      if (!this.stopping) handler(`${exit.signal ?? `exit code ${exit.code}`}; last output:\n${this.lastOutput()}`);
+    });
+  }
+
   /** Freezes the JVM (SIGSTOP): connections are accepted by the kernel but nothing answers. */
   pause(): void {
     this.process.kill('SIGSTOP');

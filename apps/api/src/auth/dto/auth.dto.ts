@@ -1,20 +1,24 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEmail, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { NoControlChars } from '../../common/text';
 import { SLUG_PATTERN } from '../../tenants/dto/tenant.dto';
 
 export class LoginDto {
   @ApiProperty({ example: 'acme', description: 'Tenant slug' })
   @IsString()
+  @NoControlChars()
   @Matches(SLUG_PATTERN, { message: 'tenant must be a tenant slug' })
   tenant!: string;
 
   @ApiProperty({ example: 'ada@acme.test', maxLength: 254 })
   @IsEmail()
+  @NoControlChars()
   @MaxLength(254)
   email!: string;
 
   @ApiProperty({ minLength: 1, maxLength: 256, writeOnly: true })
   @IsString()
+  @NoControlChars()
   @MinLength(1)
   @MaxLength(256)
   password!: string;
@@ -24,6 +28,7 @@ export class LogoutDto {
   @ApiPropertyOptional({ description: 'Also revoke the session of this refresh token (same user)' })
   @IsOptional()
   @IsString()
+  @NoControlChars()
   @MaxLength(300)
   refreshToken?: string;
 }

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { NoControlChars } from '../../common/text';
 
 export const MAX_CONTENT_CHARS = 32_000;
 
@@ -7,18 +8,21 @@ export class CreateChatDto {
   @ApiPropertyOptional({ maxLength: 200 })
   @IsOptional()
   @IsString()
+  @NoControlChars()
   @MaxLength(200)
   title?: string;
 
   @ApiPropertyOptional({ maxLength: 8000 })
   @IsOptional()
   @IsString()
+  @NoControlChars({ multiline: true })
   @MaxLength(8000)
   systemPrompt?: string;
 
   @ApiPropertyOptional({ maxLength: 200, description: "Model name; default: the tenant's or the deployment's" })
   @IsOptional()
   @IsString()
+  @NoControlChars()
   @MinLength(1)
   @MaxLength(200)
   model?: string;
@@ -28,12 +32,14 @@ export class UpdateChatDto {
   @ApiPropertyOptional({ maxLength: 200 })
   @IsOptional()
   @IsString()
+  @NoControlChars()
   @MaxLength(200)
   title?: string;
 
   @ApiPropertyOptional({ maxLength: 8000 })
   @IsOptional()
   @IsString()
+  @NoControlChars({ multiline: true })
   @MaxLength(8000)
   systemPrompt?: string;
 }
@@ -42,6 +48,7 @@ export class UpdateChatDto {
 export class PostMessageDto {
   @ApiProperty({ minLength: 1, maxLength: MAX_CONTENT_CHARS })
   @IsString()
+  @NoControlChars({ multiline: true })
   @MinLength(1)
   content!: string;
 }

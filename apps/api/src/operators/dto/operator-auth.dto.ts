@@ -1,14 +1,17 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsEmail, IsString, MaxLength, MinLength } from 'class-validator';
+import { NoControlChars } from '../../common/text';
 
 export class OperatorLoginDto {
   @ApiProperty({ example: 'operator@example.com', maxLength: 254 })
   @IsEmail()
+  @NoControlChars()
   @MaxLength(254)
   email!: string;
 
   @ApiProperty({ minLength: 1, maxLength: 256, writeOnly: true })
   @IsString()
+  @NoControlChars()
   @MinLength(1)
   @MaxLength(256)
   password!: string;
@@ -17,6 +20,7 @@ export class OperatorLoginDto {
 export class RefreshDto {
   @ApiProperty({ description: 'The refresh token from the last login or refresh', maxLength: 200 })
   @IsString()
+  @NoControlChars()
   @MaxLength(200)
   refreshToken!: string;
 }

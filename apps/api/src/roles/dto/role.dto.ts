@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { NoControlChars } from '../../common/text';
 import { Permission } from '@lib/auth';
 
 const PERMISSIONS = Object.values(Permission);
@@ -10,12 +11,14 @@ export const ROLE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 _-]{0,38}[A-Za-z0-9]$/;
 export class CreateRoleDto {
   @ApiProperty({ example: 'support-agent', pattern: ROLE_NAME_PATTERN.source })
   @IsString()
+  @NoControlChars()
   @Matches(ROLE_NAME_PATTERN, { message: 'name must be 2-40 letters, digits, spaces, _ or -' })
   name!: string;
 
   @ApiPropertyOptional({ maxLength: 500 })
   @IsOptional()
   @IsString()
+  @NoControlChars({ multiline: true })
   @MaxLength(500)
   description?: string;
 
@@ -31,12 +34,14 @@ export class UpdateRoleDto {
   @ApiPropertyOptional({ pattern: ROLE_NAME_PATTERN.source })
   @IsOptional()
   @IsString()
+  @NoControlChars()
   @Matches(ROLE_NAME_PATTERN, { message: 'name must be 2-40 letters, digits, spaces, _ or -' })
   name?: string;
 
   @ApiPropertyOptional({ maxLength: 500 })
   @IsOptional()
   @IsString()
+  @NoControlChars({ multiline: true })
   @MaxLength(500)
   description?: string;
 

@@ -17,6 +17,7 @@ import {
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
+import { NoControlChars } from '../../common/text';
 import type { PageQuery } from '../../common/pagination';
 
 export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$/;
@@ -25,17 +26,20 @@ export const TENANT_STATUSES = ['provisioning', 'active', 'suspended', 'deleting
 export class TenantAdminDto {
   @ApiProperty({ example: 'admin@acme.test', maxLength: 254 })
   @IsEmail()
+  @NoControlChars()
   @MaxLength(254)
   email!: string;
 
   @ApiProperty({ example: 'Ada Admin', minLength: 1, maxLength: 100 })
   @IsString()
+  @NoControlChars()
   @MinLength(1)
   @MaxLength(100)
   name!: string;
 
   @ApiProperty({ minLength: 12, maxLength: 256, writeOnly: true })
   @IsString()
+  @NoControlChars()
   @MinLength(12)
   @MaxLength(256)
   password!: string;
@@ -44,12 +48,14 @@ export class TenantAdminDto {
 export class CreateTenantDto {
   @ApiProperty({ example: 'Acme Corp', minLength: 1, maxLength: 100 })
   @IsString()
+  @NoControlChars()
   @MinLength(1)
   @MaxLength(100)
   name!: string;
 
   @ApiProperty({ example: 'acme', pattern: SLUG_PATTERN.source })
   @IsString()
+  @NoControlChars()
   @Matches(SLUG_PATTERN, { message: 'slug must be 3-40 lowercase letters, digits or inner hyphens' })
   slug!: string;
 
@@ -70,12 +76,14 @@ export class TenantLlmSettingsDto {
   @ApiPropertyOptional({ example: 'https://api.openai.com/v1' })
   @IsOptional()
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  @NoControlChars()
   @MaxLength(500)
   baseUrl?: string;
 
   @ApiPropertyOptional({ example: 'gpt-4o-mini' })
   @IsOptional()
   @IsString()
+  @NoControlChars()
   @MinLength(1)
   @MaxLength(200)
   model?: string;
@@ -83,6 +91,7 @@ export class TenantLlmSettingsDto {
   @ApiPropertyOptional({ writeOnly: true, description: 'Stored, never returned' })
   @IsOptional()
   @IsString()
+  @NoControlChars()
   @MinLength(1)
   @MaxLength(500)
   apiKey?: string;
@@ -130,6 +139,7 @@ export class UpdateTenantDto {
   @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
   @IsOptional()
   @IsString()
+  @NoControlChars()
   @MinLength(1)
   @MaxLength(100)
   name?: string;
@@ -221,6 +231,7 @@ export type ListTenantsQuery = PageQuery<{ status: (typeof TENANT_STATUSES)[numb
 export class UsageQueryDto {
   @ApiProperty({ example: '2026-11', pattern: '^\\d{4}-(0[1-9]|1[0-2])$' })
   @IsString()
+  @NoControlChars()
   @Matches(/^\d{4}-(0[1-9]|1[0-2])$/, { message: 'month must be YYYY-MM' })
   month!: string;
 }

@@ -11,6 +11,7 @@ import {
   MaxLength,
   MinLength,
 } from 'class-validator';
+import { NoControlChars } from '../../common/text';
 import { ULID_PATTERN } from '@lib/observability';
 
 export const MAX_ROLES_PER_USER = 10;
@@ -18,17 +19,20 @@ export const MAX_ROLES_PER_USER = 10;
 export class CreateUserDto {
   @ApiProperty({ example: 'ada@acme.test', maxLength: 254 })
   @IsEmail()
+  @NoControlChars()
   @MaxLength(254)
   email!: string;
 
   @ApiProperty({ minLength: 1, maxLength: 100 })
   @IsString()
+  @NoControlChars()
   @MinLength(1)
   @MaxLength(100)
   name!: string;
 
   @ApiProperty({ minLength: 12, maxLength: 256, writeOnly: true })
   @IsString()
+  @NoControlChars()
   @MinLength(12)
   @MaxLength(256)
   password!: string;
@@ -45,6 +49,7 @@ export class UpdateUserDto {
   @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
   @IsOptional()
   @IsString()
+  @NoControlChars()
   @MinLength(1)
   @MaxLength(100)
   name?: string;

@@ -68,7 +68,17 @@ export class AppConfig {
   shutdownDrainMs!: number;
   /** Trust X-Forwarded-For (behind a load balancer) for the client address used by login throttling. */
   trustProxy!: boolean;
+  /**
+   * Login attempts per account and per client address within the window; each attempt takes its point before
+   * the password is checked, and a successful login clears the account's count and gives the address's back.
+   */
   loginThrottle!: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowSeconds: number };
+  /**
+   * Refresh-token rotation: within `seconds` of a rotation, presenting the rotated-out token again (two tabs, a
+   * retry) gets the same successor instead of revoking the session (0 = never). `key` seals that successor in
+   * the session item (libs/auth refresh-token.ts).
+   */
+  refreshGrace!: { seconds: number; key: KeyObject };
   llm!: LlmSettings;
   /** Message creation limits, shared across instances (DynamoDB-backed). */
   chatRateLimits!: { perUserPerMinute: number; perTenantPerMinute: number };

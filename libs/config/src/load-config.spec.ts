@@ -44,6 +44,8 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, SHUTDOWN_DRAIN_MS: '8000' }, tmpdir()).shutdownDrainMs).toBe(8_000);
     expect(c.llm.provider).toBe('echo');
     expect(c.docsEnabled).toBe(true);
+    expect(c.refreshGrace.seconds).toBe(5);
+    expect(loadConfig({ ...base, REFRESH_REUSE_GRACE: '0' }, tmpdir()).refreshGrace.seconds).toBe(0);
   });
 
   it.each([
@@ -66,6 +68,8 @@ describe('loadConfig', () => {
     ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
     ['SHUTDOWN_DRAIN_MS', { SHUTDOWN_DRAIN_MS: 'soon' }],
     ['SHUTDOWN_DRAIN_MS', { SHUTDOWN_GRACE_MS: '5000', SHUTDOWN_DRAIN_MS: '6000' }],
+    ['REFRESH_REUSE_GRACE', { REFRESH_REUSE_GRACE: 'a while' }],
+    ['REFRESH_REUSE_GRACE', { REFRESH_REUSE_GRACE: '2m' }],
   ])('names %s when it is bad', (variable, env) => {
     const error = errorOf({ ...base, ...env });
     expect(error.variable).toBe(variable);

@@ -14,6 +14,9 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const url = z.url({ protocol: /^https?$/ });
+/** Upper bound of REFRESH_REUSE_GRACE. */
+const MAX_REFRESH_GRACE_SECONDS = 60;
+
 const secret = z.string().refine((v) => Buffer.byteLength(v, 'utf8') >= 32, 'must be at least 32 bytes');
 
 /** Every variable the API reads, with its default. README and .env.example document the same list. */
@@ -43,6 +46,7 @@ const schema = z.object({
   JWT_AUDIENCE: z.string().min(1).default('chat-platform'),
   ACCESS_TOKEN_TTL: z.string().default('15m'),
   REFRESH_TOKEN_TTL: z.string().default('30d'),
+  REFRESH_REUSE_GRACE: z.string().default('5s'),
   CURSOR_SECRET: secret.optional(),
   BOOTSTRAP_OPERATOR_EMAIL: z.email().optional(),
   BOOTSTRAP_OPERATOR_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(256).optional(),
@@ -198,6 +202,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
   if (refreshTtlSeconds <= accessTtlSeconds) {
     throw new ConfigError('REFRESH_TOKEN_TTL', 'must be longer than ACCESS_TOKEN_TTL');
   }
+  // Within the grace a rotated-out token is honoured (once more, for its successor): keep it short.
+  const refreshGraceSeconds =
+    raw.REFRESH_REUSE_GRACE === '0' ? 0 : duration('REFRESH_REUSE_GRACE', raw.REFRESH_REUSE_GRACE);
+  if (refreshGraceSeconds > MAX_REFRESH_GRACE_SECONDS) {
+    throw new ConfigError('REFRESH_REUSE_GRACE', `must be at most ${MAX_REFRESH_GRACE_SECONDS}s (0 turns it off)`);
+  }
 
   // Cursor key: its own secret, or derived from the HS256 secret; generated in development.
   let cursorSecret = raw.CURSOR_SECRET;
@@ -251,6 +261,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     },
     jwt: { ...jwt, accessTtlSeconds, refreshTtlSeconds },
     cursorKey: createSecretKey(Buffer.from(cursorSecret, 'utf8')),
+    // Its own key, derived from the cursor secret (itself from JWT_SECRET by default): one secret less to manage.
+    refreshGrace: {
+      seconds: refreshGraceSeconds,
+      key: createSecretKey(createHmac('sha256', cursorSecret).update('refresh-grace').digest()),
+    },
     bootstrapOperator: { email: email.toLowerCase(), password, name: 'Bootstrap operator' },
     metricsToken: raw.METRICS_TOKEN,
     bodyLimitBytes: raw.BODY_LIMIT_BYTES,

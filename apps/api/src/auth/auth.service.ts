@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { hashRefreshToken, newRefreshToken, PasswordHasher, refreshTokenIds, sameHash, TokenService } from '@lib/auth';
+import { newRefreshToken, PasswordHasher, redeemRefreshToken, refreshTokenIds, TokenService } from '@lib/auth';
 import { AppConfig } from '@lib/config';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext, TenantRegistry } from '@lib/tenancy';
@@ -34,14 +34,13 @@ export class AuthService {
   ) {}
 
   /**
-   * Unknown tenant, unknown email, wrong password and disabled user give the same 401 and cost about the same
-   * time (a dummy hash is verified when there is no user). A suspended tenant is told only to a caller whose
-   * password was right.
+   * Unknown tenant, unknown email, wrong password and disabled user give the same 401, cost about the same time
+   * (a dummy hash is verified when there is no user) and count alike against the throttle, which is consulted
+   * before the password is checked. A suspended tenant is told only to a caller whose password was right.
    */
   async login(slug: string, email: string, password: string, ip: string): Promise<TokenPairDto> {
     const normalized = email.trim().toLowerCase();
-    const accountKey = `${slug}:${normalized}`;
-    await this.throttle.assertAllowed(accountKey, ip);
+    const permit = await this.throttle.reserve(LoginThrottle.tenantAccount(slug, normalized), ip);
     const tenant = await this.registry.resolveSlug(slug);
     const usable = tenant && (tenant.status === 'active' || tenant.status === 'suspended');
     let user;
@@ -50,12 +49,9 @@ export class AuthService {
       user = await this.users.getByEmail(normalized);
     }
     const ok = user ? await this.hasher.verify(user.passwordHash, password) : await this.hasher.verifyDummy(password);
-    if (!tenant || !usable || !user || !ok || user.disabled) {
-      await this.throttle.recordFailure(accountKey, ip);
-      throw new DomainError('unauthenticated', INVALID_LOGIN);
-    }
+    if (!tenant || !usable || !user || !ok || user.disabled) throw new DomainError('unauthenticated', INVALID_LOGIN);
+    await this.throttle.succeeded(permit);
     if (tenant.status === 'suspended') throw new DomainError('tenant_suspended', 'tenant suspended');
-    await this.throttle.recordSuccess(accountKey);
     const sessionId = ulid();
     const refresh = newRefreshToken([tenant.id, user.id, sessionId]);
     await this.sessions.create({
@@ -70,6 +66,11 @@ export class AuthService {
     return this.pair(tenant.id, user.id, sessionId, refresh.token);
   }
 
+  /**
+   * Rotation, grace and reuse detection follow the shared rule (libs/auth refresh-token.ts). Until the presented
+   * token is proven genuine, every refusal is the same 401: a suspended tenant is told only to a holder of a
+   * real token, so a forged token naming a tenant id learns nothing about that tenant.
+   */
   async refresh(refreshToken: string): Promise<TokenPairDto> {
     const ids = refreshTokenIds(refreshToken, 3);
     if (!ids) throw new DomainError('unauthenticated', INVALID_REFRESH);
@@ -78,29 +79,33 @@ export class AuthService {
     if (!tenant || (tenant.status !== 'active' && tenant.status !== 'suspended')) {
       throw new DomainError('unauthenticated', INVALID_REFRESH);
     }
-    if (tenant.status === 'suspended') throw new DomainError('tenant_suspended', 'tenant suspended');
     RequestContext.enterTenant(tenant);
-    const session = await this.sessions.get(userId, sessionId);
-    if (!session || session.revoked || session.expiresAt <= now())
-      throw new DomainError('unauthenticated', INVALID_REFRESH);
-    const presented = hashRefreshToken(refreshToken);
-    if (!sameHash(presented, session.refreshHash)) {
-      if (session.previousHashes.some((h) => sameHash(h, presented))) {
-        this.logger.warn(`refresh token reuse: tenant ${tenantId} user ${userId} session ${sessionId} revoked`);
-        await this.sessions.revoke(userId, sessionId);
-      }
-      throw new DomainError('unauthenticated', INVALID_REFRESH);
+    const outcome = await redeemRefreshToken(
+      refreshToken,
+      ids,
+      {
+        load: () => this.sessions.get(userId, sessionId),
+        rotate: (session, rotation) =>
+          this.sessions.rotate(session, rotation, now() + this.config.jwt.refreshTtlSeconds),
+        revoke: () => this.sessions.revoke(userId, sessionId),
+      },
+      {
+        key: this.config.refreshGrace.key,
+        graceMs: this.config.refreshGrace.seconds * 1000,
+        authorize: async (session) => {
+          if (tenant.status === 'suspended') throw new DomainError('tenant_suspended', 'tenant suspended');
+          const user = await this.users.get(userId);
+          const revokedAfter = user?.tokensValidAfter ?? -1;
+          if (!user || user.disabled || session.createdAt <= revokedAfter)
+            throw new DomainError('unauthenticated', INVALID_REFRESH);
+        },
+      },
+    );
+    if (outcome.kind === 'reused') {
+      this.logger.warn(`refresh token reuse: tenant ${tenantId} user ${userId} session ${sessionId} revoked`);
     }
-    const user = await this.users.get(userId);
-    const revokedAfter = user?.tokensValidAfter ?? -1;
-    if (!user || user.disabled || session.createdAt <= revokedAfter)
-      throw new DomainError('unauthenticated', INVALID_REFRESH);
-    const next = newRefreshToken([tenantId, userId, sessionId]);
-    if (!(await this.sessions.rotate(session, next.hash, now() + this.config.jwt.refreshTtlSeconds))) {
-      await this.sessions.revoke(userId, sessionId);
-      throw new DomainError('unauthenticated', INVALID_REFRESH);
-    }
-    return this.pair(tenantId, userId, sessionId, next.token);
+    if (outcome.kind !== 'issued') throw new DomainError('unauthenticated', INVALID_REFRESH);
+    return this.pair(tenantId, userId, sessionId, outcome.token);
   }
 
   /** Revokes the session of the access token (and of `refreshToken`, when it is the same user's). */

@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { RefreshFamily, RefreshGrace, RefreshRotation } from '@lib/auth';
 import { DynamoClients, isConditionalCheckFailed, TenantKeys } from '@lib/dynamo';
 import { TenantRepository } from '@lib/tenancy';
 
-/** A refresh-token family: one per login, rotated on every refresh. */
-export interface UserSession {
+/** A refresh-token family: one per login, rotated on every refresh (the rule: libs/auth refresh-token.ts). */
+export interface UserSession extends RefreshFamily {
   userId: string;
   sessionId: string;
   refreshHash: string;
@@ -15,9 +16,9 @@ export interface UserSession {
   createdAt: number;
   /** Epoch seconds; DynamoDB TTL removes the item after it. */
   expiresAt: number;
+  /** The last rotation, for its grace window; absent before the first refresh. */
+  grace?: RefreshGrace;
 }
-
-const MAX_PREVIOUS_HASHES = 50;
 
 /** Sessions live in the user's partition (`USER#<id>` / `SESSION#<sid>`) of the current tenant's table. */
 @Injectable()
@@ -43,18 +44,19 @@ export class SessionsRepository extends TenantRepository {
     return Item as UserSession | undefined;
   }
 
-  /** Replaces the refresh hash only if it is still the one presented; false when another refresh won. */
-  async rotate(session: UserSession, newHash: string, expiresAt: number): Promise<boolean> {
+  /** Writes a rotation only if the refresh hash is still the one presented; false when another refresh won. */
+  async rotate(session: UserSession, rotation: RefreshRotation, expiresAt: number): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: TenantKeys.session(session.userId, session.sessionId),
-          UpdateExpression: 'SET refreshHash = :new, previousHashes = :prev, expiresAt = :exp',
+          UpdateExpression: 'SET refreshHash = :new, previousHashes = :prev, grace = :grace, expiresAt = :exp',
           ConditionExpression: 'refreshHash = :current AND revoked = :false',
           ExpressionAttributeValues: {
-            ':new': newHash,
-            ':prev': [...session.previousHashes, session.refreshHash].slice(-MAX_PREVIOUS_HASHES),
+            ':new': rotation.refreshHash,
+            ':prev': rotation.previousHashes,
+            ':grace': rotation.grace,
             ':exp': expiresAt,
             ':current': session.refreshHash,
             ':false': false,

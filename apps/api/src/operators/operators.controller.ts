@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Ip, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiTags, ApiTooManyRequestsResponse } from '@nestjs/swagger';
 import { Authenticated, CurrentCaller, PlatformPermission, Public } from '@lib/auth';
 import type { Caller } from '@lib/tenancy';
@@ -15,8 +15,8 @@ export class OperatorsController {
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: TokenPairDto })
   @ApiTooManyRequestsResponse({ description: 'Too many failed logins' })
-  login(@Body() body: OperatorLoginDto): Promise<TokenPairDto> {
-    return this.operators.login(body.email, body.password);
+  login(@Body() body: OperatorLoginDto, @Ip() ip: string): Promise<TokenPairDto> {
+    return this.operators.login(body.email, body.password, ip);
   }
 
   @Post('auth/refresh')

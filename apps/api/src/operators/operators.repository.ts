@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { RefreshFamily, RefreshGrace, RefreshRotation } from '@lib/auth';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ControlKeys,
@@ -10,7 +11,8 @@ import {
 import { ControlTableService } from '@lib/tenancy';
 import * as dynamoose from 'dynamoose';
 
-export interface OperatorSession {
+/** A refresh-token family of an operator (the rotation rule: libs/auth refresh-token.ts). */
+export interface OperatorSession extends RefreshFamily {
   operatorId: string;
   sessionId: string;
   refreshHash: string;
@@ -20,9 +22,9 @@ export interface OperatorSession {
   /** Epoch seconds; DynamoDB TTL removes the item after it. */
   expiresAt: number;
   createdAt: string;
+  /** The last rotation, for its grace window; absent before the first refresh. */
+  grace?: RefreshGrace;
 }
-
-const MAX_PREVIOUS_HASHES = 50;
 
 /**
  * Operators and their sessions in the control table. Operators go through dynamoose (fixed models, low traffic);
@@ -94,19 +96,19 @@ export class OperatorsRepository {
     return Item as OperatorSession | undefined;
   }
 
-  /** Replaces the refresh hash only if it is still `currentHash`; false when another refresh won. */
-  async rotate(session: OperatorSession, newHash: string, expiresAt: number): Promise<boolean> {
-    const previous = [...session.previousHashes, session.refreshHash].slice(-MAX_PREVIOUS_HASHES);
+  /** Writes a rotation only if the refresh hash is still the one presented; false when another refresh won. */
+  async rotate(session: OperatorSession, rotation: RefreshRotation, expiresAt: number): Promise<boolean> {
     try {
       await this.clients.doc.send(
         new UpdateCommand({
           TableName: this.control.tableName,
           Key: ControlKeys.operatorSession(session.operatorId, session.sessionId),
-          UpdateExpression: 'SET refreshHash = :new, previousHashes = :prev, expiresAt = :exp',
+          UpdateExpression: 'SET refreshHash = :new, previousHashes = :prev, grace = :grace, expiresAt = :exp',
           ConditionExpression: 'refreshHash = :current AND revoked = :false',
           ExpressionAttributeValues: {
-            ':new': newHash,
-            ':prev': previous,
+            ':new': rotation.refreshHash,
+            ':prev': rotation.previousHashes,
+            ':grace': rotation.grace,
             ':exp': expiresAt,
             ':current': session.refreshHash,
             ':false': false,

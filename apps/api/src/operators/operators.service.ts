@@ -1,9 +1,10 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { hashRefreshToken, newRefreshToken, PasswordHasher, refreshTokenIds, sameHash, TokenService } from '@lib/auth';
+import { newRefreshToken, PasswordHasher, redeemRefreshToken, refreshTokenIds, TokenService } from '@lib/auth';
 import { AppConfig } from '@lib/config';
 import { DomainError } from '@lib/observability';
 import { ulid } from 'ulid';
 import type { OperatorDto, TokenPairDto } from './dto/operator-auth.dto';
+import { LoginThrottle } from '../auth/login-throttle';
 import { OperatorsRepository } from './operators.repository';
 
 const INVALID_LOGIN = 'invalid email or password';
@@ -16,6 +17,7 @@ export class OperatorsService implements OnApplicationBootstrap {
 
   constructor(
     private readonly repository: OperatorsRepository,
+    private readonly throttle: LoginThrottle,
     private readonly hasher: PasswordHasher,
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
@@ -46,13 +48,17 @@ export class OperatorsService implements OnApplicationBootstrap {
     return (await this.repository.create(operator)) ? { id: operator.id, email: operator.email, name } : undefined;
   }
 
-  async login(email: string, password: string): Promise<TokenPairDto> {
-    const operator = await this.repository.findByEmail(email.trim().toLowerCase());
+  /** Throttled like tenant logins (apps/api/src/auth/login-throttle.ts): per operator email and per address. */
+  async login(email: string, password: string, ip: string): Promise<TokenPairDto> {
+    const normalized = email.trim().toLowerCase();
+    const permit = await this.throttle.reserve(LoginThrottle.operatorAccount(normalized), ip);
+    const operator = await this.repository.findByEmail(normalized);
     // Unknown email and wrong password cost the same time and give the same answer.
     const ok = operator
       ? await this.hasher.verify(operator.passwordHash, password)
       : await this.hasher.verifyDummy(password);
     if (!operator || !ok || operator.disabled) throw new DomainError('unauthenticated', INVALID_LOGIN);
+    await this.throttle.succeeded(permit);
     const sessionId = ulid();
     const refresh = newRefreshToken([operator.id, sessionId]);
     await this.repository.createSession({
@@ -67,31 +73,33 @@ export class OperatorsService implements OnApplicationBootstrap {
     return this.tokenPair(operator.id, sessionId, refresh.token);
   }
 
+  /** Rotation, grace and reuse detection follow the shared rule (libs/auth refresh-token.ts). */
   async refresh(refreshToken: string): Promise<TokenPairDto> {
     const ids = refreshTokenIds(refreshToken, 2);
     if (!ids) throw new DomainError('unauthenticated', INVALID_REFRESH);
     const [operatorId, sessionId] = ids;
-    const session = await this.repository.findSession(operatorId, sessionId);
-    const now = Math.floor(Date.now() / 1000);
-    if (!session || session.revoked || session.expiresAt <= now)
-      throw new DomainError('unauthenticated', INVALID_REFRESH);
-    const presented = hashRefreshToken(refreshToken);
-    if (!sameHash(presented, session.refreshHash)) {
-      if (session.previousHashes.some((h) => sameHash(h, presented))) {
-        this.logger.warn(`refresh token reuse for operator ${operatorId} session ${sessionId}: session revoked`);
-        await this.repository.revokeSession(operatorId, sessionId);
-      }
-      throw new DomainError('unauthenticated', INVALID_REFRESH);
+    const outcome = await redeemRefreshToken(
+      refreshToken,
+      ids,
+      {
+        load: () => this.repository.findSession(operatorId, sessionId),
+        rotate: (session, rotation) => this.repository.rotate(session, rotation, this.refreshExpiry()),
+        revoke: () => this.repository.revokeSession(operatorId, sessionId),
+      },
+      {
+        key: this.config.refreshGrace.key,
+        graceMs: this.config.refreshGrace.seconds * 1000,
+        authorize: async () => {
+          const operator = await this.repository.findById(operatorId);
+          if (!operator || operator.disabled) throw new DomainError('unauthenticated', INVALID_REFRESH);
+        },
+      },
+    );
+    if (outcome.kind === 'reused') {
+      this.logger.warn(`refresh token reuse for operator ${operatorId} session ${sessionId}: session revoked`);
     }
-    const operator = await this.repository.findById(operatorId);
-    if (!operator || operator.disabled) throw new DomainError('unauthenticated', INVALID_REFRESH);
-    const next = newRefreshToken([operatorId, sessionId]);
-    if (!(await this.repository.rotate(session, next.hash, this.refreshExpiry()))) {
-      // Another refresh with the same token won the race: this one is a reuse.
-      await this.repository.revokeSession(operatorId, sessionId);
-      throw new DomainError('unauthenticated', INVALID_REFRESH);
-    }
-    return this.tokenPair(operatorId, sessionId, next.token);
+    if (outcome.kind !== 'issued') throw new DomainError('unauthenticated', INVALID_REFRESH);
+    return this.tokenPair(operatorId, sessionId, outcome.token);
   }
 
   async me(operatorId: string): Promise<OperatorDto> {

@@ -23,6 +23,8 @@ export interface MessageRecord {
   status: MessageStatus;
   model?: string;
   usage?: { inputTokens: number; outputTokens: number };
+  /** Tokens of `content` plus the chat format's overhead, counted once when stored (absent on older messages). */
+  tokens?: number;
   createdAt: string;
   expiresAt?: number;
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, type DynamoKey, isConditionalCheckFailed, TenantKeys } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
@@ -10,7 +11,14 @@ export interface UsageDelta {
   userId: string;
   inputTokens: number;
   outputTokens: number;
+  /** The tokens `reserve` set aside for this exchange (both scopes), settled by this write. */
+  reserved: number;
 }
+
+export type UsageScope = 'TOTAL' | `USER#${string}`;
+
+/** DynamoDB refuses a write to an item that a transaction in flight holds; it is safe to send again. */
+const isTransactionConflict = (error: unknown) => (error as { name?: string })?.name === 'TransactionConflictException';
 
 /** Chats and messages of the current tenant. A chat's messages share its partition (`CHAT#<id>`). */
 @Injectable()
@@ -183,8 +191,15 @@ export class ChatsRepository extends TenantRepository {
           Update: {
             TableName: this.tableName,
             Key: TenantKeys.usage(usage.month, scope),
-            UpdateExpression: 'ADD inputTokens :i, outputTokens :o, requests :one',
-            ExpressionAttributeValues: { ':i': usage.inputTokens, ':o': usage.outputTokens, ':one': 1 },
+            // The real usage replaces the reservation in `charged` (see `reserve`).
+            UpdateExpression: 'ADD inputTokens :i, outputTokens :o, requests :one, charged :c, reserved :r',
+            ExpressionAttributeValues: {
+              ':i': usage.inputTokens,
+              ':o': usage.outputTokens,
+              ':one': 1,
+              ':c': usage.inputTokens + usage.outputTokens - usage.reserved,
+              ':r': -usage.reserved,
+            },
           },
         });
       }
@@ -210,14 +225,84 @@ export class ChatsRepository extends TenantRepository {
     return this.deletePartition(TenantKeys.chat(chatId).pk);
   }
 
-  /** The month's token total of the tenant and of one user (quota checks). */
-  async usage(month: string, userId: string): Promise<{ tenantTokens: number; userTokens: number }> {
-    const [total, user] = await Promise.all(
-      (['TOTAL', `USER#${userId}`] as const).map((scope) =>
-        this.doc.send(new GetCommand({ TableName: this.tableName, Key: TenantKeys.usage(month, scope) })),
-      ),
+  /**
+   * Sets `tokens` aside on the month's counter of `scope` before an exchange runs, atomically with the quota
+   * check: the counter's `charged` (settled tokens plus reservations of exchanges in flight) must be below
+   * `quota` (null: no check). A reservation is settled by `append` (the real usage replaces it) or given back
+   * by `release`. False when the quota is used up.
+   *
+   * Admitting while `charged` is below the quota, whatever the size of the reservation, keeps the rule of one
+   * request at a time (a request that finds tokens left runs), and bounds concurrent ones: once the
+   * reservations in flight reach the quota, everyone else waits for them to settle.
+   */
+  async reserve(month: string, scope: UsageScope, tokens: number, quota: number | null): Promise<boolean> {
+    const Key = TenantKeys.usage(month, scope);
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      try {
+        await this.sendRetryingConflicts(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key,
+            UpdateExpression: 'ADD charged :t, reserved :t',
+            // A counter written before reservations existed has tokens but no `charged`: it is set up below.
+            ConditionExpression:
+              quota === null
+                ? 'attribute_exists(charged) OR attribute_not_exists(inputTokens)'
+                : 'charged < :q OR (attribute_not_exists(charged) AND attribute_not_exists(inputTokens))',
+            ExpressionAttributeValues: { ':t': tokens, ...(quota === null ? {} : { ':q': quota }) },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw error;
+      }
+      const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key, ConsistentRead: true }));
+      const charged = Item?.charged as number | undefined;
+      if (charged !== undefined) {
+        if (quota !== null && charged >= quota) return false;
+        continue; // reservations settled in between: check again
+      }
+      const settled = Number(Item?.inputTokens ?? 0) + Number(Item?.outputTokens ?? 0);
+      if (quota !== null && settled >= quota) return false;
+      try {
+        await this.sendRetryingConflicts(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key,
+            UpdateExpression: 'SET charged = :s',
+            ConditionExpression: 'attribute_not_exists(charged) AND requests = :n',
+            ExpressionAttributeValues: { ':s': settled, ':n': Item?.requests ?? 0 },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw error; // set up (or settled) concurrently: check again
+      }
+    }
+    throw new DomainError('unavailable', 'too many concurrent changes; retry', { retryAfterSeconds: 1 });
+  }
+
+  /** Gives a reservation back (the exchange failed before its usage was stored). */
+  async release(month: string, scope: UsageScope, tokens: number): Promise<void> {
+    await this.sendRetryingConflicts(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: TenantKeys.usage(month, scope),
+        UpdateExpression: 'ADD charged :t, reserved :t',
+        ExpressionAttributeValues: { ':t': -tokens },
+      }),
     );
-    const tokens = (item?: Record<string, unknown>) => Number(item?.inputTokens ?? 0) + Number(item?.outputTokens ?? 0);
-    return { tenantTokens: tokens(total.Item), userTokens: tokens(user.Item) };
+  }
+
+  /** An UpdateItem on a usage counter, sent again (backing off) while a transaction holds the item. */
+  private async sendRetryingConflicts(command: UpdateCommand): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.doc.send(command);
+        return;
+      } catch (error) {
+        if (!isTransactionConflict(error) || attempt >= 8) throw error;
+        await sleep(Math.min(500, 10 * 2 ** attempt) * Math.random());
+      }
+    }
   }
 }

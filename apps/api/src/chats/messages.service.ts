@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@lib/config';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext } from '@lib/tenancy';
+import { LRUCache } from 'lru-cache';
 import { createHash } from 'node:crypto';
 import { ulid } from 'ulid';
 import { type ChatRecord, isExpired, type MessageRecord } from './chat.types';
@@ -11,12 +12,18 @@ import { type ExchangeDto, MAX_CONTENT_CHARS, type MessageDto } from './dto/chat
 import { type IdempotencyRecord, IdempotencyRepository, type StoredResponse } from './idempotency.repository';
 import { LlmProviderError, type LlmUsage } from './llm/llm-provider';
 import { LlmRegistry } from './llm/llm-registry';
-import { buildPrompt, countTokens } from './llm/tokenizer';
+import { buildPrompt, type CountedMessage, countMessageTokens, countTokens, MESSAGE_OVERHEAD } from './llm/tokenizer';
 import { MessageRateLimiter } from './message-rate-limiter';
+import { QuotaReservation } from './quota-reservation';
 
 /** Control characters other than tab, newline and carriage return are refused (400), not stripped. */
 const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 const HISTORY_MESSAGES = 50;
+/**
+ * Output tokens set aside for a reply before it is known (see QuotaReservation): the usual output limit of
+ * chat models. A longer reply still settles at its real size.
+ */
+export const OUTPUT_TOKENS_RESERVED = 4_096;
 
 /** Where the exchange goes as it happens: JSON callers ignore it, SSE callers stream it. */
 export interface ExchangeSink {
@@ -28,8 +35,6 @@ export interface ExchangeSink {
 
 export type ExchangeOutcome = { kind: 'done'; response: StoredResponse } | { kind: 'replay'; response: StoredResponse };
 
-const month = () => new Date().toISOString().slice(0, 7);
-
 /**
  * `POST /v1/chats/{id}/messages`: stores the user message, asks the tenant's LLM with the recent history that
  * fits the token budget, stores the assistant reply with its usage (and the month's counters, in the same
@@ -38,6 +43,8 @@ const month = () => new Date().toISOString().slice(0, 7);
 @Injectable()
 export class MessagesService {
   private readonly logger = new Logger(MessagesService.name);
+  /** Counts of messages stored before counts were stored with them: each counted once per process. */
+  private readonly legacyCounts = new LRUCache<string, number>({ max: 10_000 });
 
   constructor(
     private readonly chats: ChatsService,
@@ -68,16 +75,31 @@ export class MessagesService {
     sink: ExchangeSink,
   ): Promise<ExchangeOutcome> {
     this.validate(content);
+    // Counted once, in time linear in its length; stored with the message.
+    const tokens = countMessageTokens({ role: 'user', content });
     if (!idempotencyKey) {
       // Nothing to resume or replay: the chat read and the admission checks (rate limits, quota) go out
       // together, so the first byte waits for the longest of them, not their sum. A 404 wins over a 429.
       const [chat, admission] = await Promise.allSettled([
         this.chats.get(caller, chatId, 'write'),
-        this.admit(caller.id),
+        this.admit(caller.id, tokens),
       ]);
-      if (chat.status === 'rejected') throw chat.reason;
+      if (chat.status === 'rejected') {
+        if (admission.status === 'fulfilled') await admission.value.release();
+        throw chat.reason;
+      }
       if (admission.status === 'rejected') throw admission.reason;
-      return { kind: 'done', response: await this.exchange(caller, chat.value, content, undefined, undefined, sink) };
+      const response = await this.exchange(
+        caller,
+        chat.value,
+        content,
+        tokens,
+        admission.value,
+        undefined,
+        undefined,
+        sink,
+      );
+      return { kind: 'done', response };
     }
     const chat = await this.chats.get(caller, chatId, 'write');
     const bodyHash = createHash('sha256')
@@ -93,9 +115,16 @@ export class MessagesService {
     // A short lease, renewed while the exchange runs: after a crash a retry waits at most one lease.
     const stopRenewing = this.renewWhileRunning(caller.id, idempotencyKey, result.record.claimId, leaseMs, chatId);
     try {
-      const response = await this.exchange(caller, chat, content, idempotencyKey, result.record, sink).finally(
-        stopRenewing,
-      );
+      const response = await this.exchange(
+        caller,
+        chat,
+        content,
+        tokens,
+        undefined,
+        idempotencyKey,
+        result.record,
+        sink,
+      ).finally(stopRenewing);
       return { kind: 'done', response };
     } catch (error) {
       // Nothing final was written: a retry with the same key resumes (the stored user message is reused).
@@ -129,124 +158,187 @@ export class MessagesService {
     return () => clearInterval(timer);
   }
 
+  /**
+   * One exchange. `reservation` is the admission's (without an Idempotency-Key); with a key, admission happens
+   * here. Every path out gives the reservation back, except the final write, which settles it.
+   */
   private async exchange(
     caller: Caller,
     chat: ChatRecord,
     content: string,
+    tokens: number,
+    admitted: QuotaReservation | undefined,
     idempotencyKey: string | undefined,
     claim: IdempotencyRecord | undefined,
     sink: ExchangeSink,
   ): Promise<StoredResponse> {
-    const tenant = RequestContext.tenant();
-    const resumedUserMessage = claim?.userMessageId
-      ? await this.repository.getMessage(chat.id, claim.userMessageId)
-      : undefined;
-    // With an Idempotency-Key, admission is checked here, once the claim says this is not a resumed exchange.
-    if (idempotencyKey && !resumedUserMessage) await this.admit(caller.id);
-    const expiresAt = retentionExpiry();
-    const userMessage: MessageRecord = resumedUserMessage ?? {
-      id: ulid(),
-      chatId: chat.id,
-      role: 'user',
-      content,
-      status: 'complete',
-      createdAt: new Date().toISOString(),
-      ...(expiresAt ? { expiresAt } : {}),
-    };
-    // The history is read while the user message is written (one round trip less before the first delta);
-    // the user message is then put last, whether or not the read already saw it.
-    const recent = this.repository.recent(chat.id, HISTORY_MESSAGES);
-    recent.catch(() => undefined); // awaited below; a failed write must not leave it unhandled
-    if (!resumedUserMessage) {
-      const recorded =
-        idempotencyKey && claim
-          ? this.idempotency.recordUserMessage(caller.id, idempotencyKey, claim.claimId, userMessage.id)
-          : undefined;
-      if (!(await this.repository.append(chat, userMessage, undefined, recorded))) {
-        throw new DomainError('not_found', 'chat not found');
-      }
-      // Test-only (NODE_ENV=test): the process dies here, after the write and before any response.
-      if (this.config.nodeEnv === 'test' && process.env.TEST_CRASH_POINT === 'after-user-message')
-        process.kill(process.pid, 'SIGKILL');
-    }
-    sink.onUserMessage(toMessageDto(userMessage));
-
-    const history = [...(await recent).filter((m) => m.id !== userMessage.id), userMessage]
-      .filter((m) => !isExpired(m))
-      .filter((m) => m.role === 'user' || (m.role === 'assistant' && m.status === 'complete'))
-      .slice(-HISTORY_MESSAGES)
-      .map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content }));
-    const prompt = buildPrompt(chat.systemPrompt, history, this.config.llm.contextTokens);
-    const { provider } = this.llm.forTenant(tenant);
-    const parts: string[] = [];
-    let usage: LlmUsage;
-    let status: MessageRecord['status'] = 'complete';
+    let reservation = admitted;
     try {
-      usage = await provider.complete({
-        model: chat.model,
-        messages: prompt,
-        signal: sink.signal,
-        onDelta: (text) => {
-          parts.push(text);
-          sink.onDelta(text);
-        },
-      });
-    } catch (error) {
-      if (!(error instanceof LlmProviderError)) throw error;
-      if (error.kind !== 'aborted') {
-        this.logger.warn(`provider ${provider.name} failed (${error.kind}) for chat ${chat.id}: ${error.message}`);
-        throw new DomainError(
-          error.kind === 'timeout' ? 'upstream_timeout' : 'upstream_failed',
-          error.kind === 'timeout' ? 'the model did not answer in time' : 'the model provider failed',
-        );
-      }
-      // The client went away: keep what was streamed, marked incomplete.
-      status = 'incomplete';
-      usage = {
-        inputTokens: prompt.reduce((n, m) => n + countTokens(m.content), 0),
-        outputTokens: countTokens(parts.join('')),
-      };
-    }
-    const assistant: MessageRecord = {
-      id: ulid(),
-      chatId: chat.id,
-      role: 'assistant',
-      content: parts.join(''),
-      status,
-      model: chat.model,
-      usage,
-      createdAt: new Date().toISOString(),
-      ...(expiresAt ? { expiresAt } : {}),
-    };
-    const body: ExchangeDto = { userMessage: toMessageDto(userMessage), assistantMessage: toMessageDto(assistant) };
-    const response: StoredResponse = { status: 201, body };
-    // With a key, the response is stored for replays in the assistant message's own transaction.
-    const completion =
-      idempotencyKey && claim
-        ? this.idempotency.completion(caller.id, idempotencyKey, claim.claimId, response)
+      const tenant = RequestContext.tenant();
+      const resumedUserMessage = claim?.userMessageId
+        ? await this.repository.getMessage(chat.id, claim.userMessageId)
         : undefined;
-    await this.repository.append(chat, assistant, { month: month(), userId: caller.id, ...usage }, completion);
-    return response;
+      // With an Idempotency-Key, admission is checked here, once the claim says this is not a resumed exchange;
+      // a resumed exchange was admitted by its first run, and sets its tokens aside without a check.
+      if (idempotencyKey && !resumedUserMessage) reservation = await this.admit(caller.id, tokens);
+      if (resumedUserMessage)
+        reservation = await QuotaReservation.take(this.repository, caller.id, this.estimate(tokens), {
+          tenant: null,
+          user: null,
+        });
+      const expiresAt = retentionExpiry();
+      const userMessage: MessageRecord = resumedUserMessage ?? {
+        id: ulid(),
+        chatId: chat.id,
+        role: 'user',
+        content,
+        status: 'complete',
+        tokens,
+        createdAt: new Date().toISOString(),
+        ...(expiresAt ? { expiresAt } : {}),
+      };
+      // The history is read while the user message is written (one round trip less before the first delta);
+      // the user message is then put last, whether or not the read already saw it.
+      const recent = this.repository.recent(chat.id, HISTORY_MESSAGES);
+      recent.catch(() => undefined); // awaited below; a failed write must not leave it unhandled
+      if (!resumedUserMessage) {
+        const recorded =
+          idempotencyKey && claim
+            ? this.idempotency.recordUserMessage(caller.id, idempotencyKey, claim.claimId, userMessage.id)
+            : undefined;
+        if (!(await this.repository.append(chat, userMessage, undefined, recorded))) {
+          throw new DomainError('not_found', 'chat not found');
+        }
+        // Test-only (NODE_ENV=test): the process dies here, after the write and before any response.
+        if (this.config.nodeEnv === 'test' && process.env.TEST_CRASH_POINT === 'after-user-message')
+          process.kill(process.pid, 'SIGKILL');
+      }
+      sink.onUserMessage(toMessageDto(userMessage));
+
+      const history = [...(await recent).filter((m) => m.id !== userMessage.id), userMessage]
+        .filter((m) => !isExpired(m))
+        .filter((m) => m.role === 'user' || (m.role === 'assistant' && m.status === 'complete'))
+        .slice(-HISTORY_MESSAGES)
+        .map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content, tokens: this.tokensOf(m) }));
+      const system: CountedMessage | undefined = chat.systemPrompt
+        ? {
+            role: 'system',
+            content: chat.systemPrompt,
+            tokens: countMessageTokens({ role: 'system', content: chat.systemPrompt }),
+          }
+        : undefined;
+      const prompt = buildPrompt(system, history, this.config.llm.contextTokens);
+      // The admission's estimate leaves the system prompt out; a prompt larger than it sets the rest aside.
+      const needed = prompt.tokens + OUTPUT_TOKENS_RESERVED;
+      if (reservation && needed > reservation.tokens) await reservation.extend(needed - reservation.tokens);
+      const { provider } = this.llm.forTenant(tenant);
+      const parts: string[] = [];
+      let usage: LlmUsage;
+      let status: MessageRecord['status'] = 'complete';
+      try {
+        usage = await provider.complete({
+          model: chat.model,
+          messages: prompt.messages,
+          promptTokens: prompt.tokens,
+          signal: sink.signal,
+          onDelta: (text) => {
+            parts.push(text);
+            sink.onDelta(text);
+          },
+        });
+      } catch (error) {
+        if (!(error instanceof LlmProviderError)) throw error;
+        if (error.kind !== 'aborted') {
+          this.logger.warn(`provider ${provider.name} failed (${error.kind}) for chat ${chat.id}: ${error.message}`);
+          throw new DomainError(
+            error.kind === 'timeout' ? 'upstream_timeout' : 'upstream_failed',
+            error.kind === 'timeout' ? 'the model did not answer in time' : 'the model provider failed',
+          );
+        }
+        // The client went away: keep what was streamed, marked incomplete.
+        status = 'incomplete';
+        usage = { inputTokens: prompt.tokens, outputTokens: countTokens(parts.join('')) };
+      }
+      const assistant: MessageRecord = {
+        id: ulid(),
+        chatId: chat.id,
+        role: 'assistant',
+        content: parts.join(''),
+        status,
+        model: chat.model,
+        usage,
+        // The reply's count is its output tokens (counted once, by the provider or above).
+        tokens: usage.outputTokens + MESSAGE_OVERHEAD,
+        createdAt: new Date().toISOString(),
+        ...(expiresAt ? { expiresAt } : {}),
+      };
+      const body: ExchangeDto = { userMessage: toMessageDto(userMessage), assistantMessage: toMessageDto(assistant) };
+      const response: StoredResponse = { status: 201, body };
+      // With a key, the response is stored for replays in the assistant message's own transaction.
+      const completion =
+        idempotencyKey && claim
+          ? this.idempotency.completion(caller.id, idempotencyKey, claim.claimId, response)
+          : undefined;
+      // The usage replaces the reservation in the same transaction. Once this write is sent, the reservation is
+      // not given back even if it fails: its outcome may be unknown, and a reservation kept only makes the
+      // quota stricter until the month ends.
+      const settled = reservation;
+      reservation = undefined;
+      await this.repository.append(
+        chat,
+        assistant,
+        { month: settled!.month, userId: caller.id, ...usage, reserved: settled!.tokens },
+        completion,
+      );
+      return response;
+    } catch (error) {
+      await reservation?.release();
+      throw error;
+    }
   }
 
-  /** Counts the message against the rate limits and checks the quotas, at once (429 past either). */
-  private async admit(userId: string): Promise<void> {
-    await Promise.all([this.limiter.consume(RequestContext.tenant().id, userId), this.assertQuota(userId)]);
+  /** The message's stored count; for a message stored before counts were, counted once per process. */
+  private tokensOf(message: MessageRecord): number {
+    if (message.tokens !== undefined) return message.tokens;
+    const key = `${RequestContext.tenant().id}/${message.chatId}/${message.id}`;
+    let tokens = this.legacyCounts.get(key);
+    if (tokens === undefined) {
+      tokens = countMessageTokens(message);
+      this.legacyCounts.set(key, tokens);
+    }
+    return tokens;
   }
 
-  /** 429 `quota exceeded` when the tenant or the user has used the month's tokens. */
-  private async assertQuota(userId: string): Promise<void> {
+  /**
+   * Tokens set aside when a message is admitted, before the chat and its history are read: the prompt is at
+   * most the context budget, or the new message alone when that is larger (plus the system prompt, added once
+   * known), and the reply is assumed to be at most OUTPUT_TOKENS_RESERVED.
+   */
+  private estimate(messageTokens: number): number {
+    return Math.max(this.config.llm.contextTokens, messageTokens) + OUTPUT_TOKENS_RESERVED;
+  }
+
+  /**
+   * Counts the message against the rate limits and sets its tokens aside against the quotas, at once (429 past
+   * either). The reservation is given back when the rate limit refuses.
+   */
+  private async admit(userId: string, messageTokens: number): Promise<QuotaReservation> {
     const { monthlyTokenQuota, userMonthlyTokenQuota } = RequestContext.tenant().settings as {
       monthlyTokenQuota: number | null;
       userMonthlyTokenQuota?: number | null;
     };
-    if (monthlyTokenQuota == null && userMonthlyTokenQuota == null) return;
-    const used = await this.repository.usage(month(), userId);
-    if (
-      (monthlyTokenQuota != null && used.tenantTokens >= monthlyTokenQuota) ||
-      (userMonthlyTokenQuota != null && used.userTokens >= userMonthlyTokenQuota)
-    ) {
-      throw new DomainError('quota_exceeded', 'quota exceeded');
+    const [limited, reserved] = await Promise.allSettled([
+      this.limiter.consume(RequestContext.tenant().id, userId),
+      QuotaReservation.take(this.repository, userId, this.estimate(messageTokens), {
+        tenant: monthlyTokenQuota ?? null,
+        user: userMonthlyTokenQuota ?? null,
+      }),
+    ]);
+    if (limited.status === 'rejected') {
+      if (reserved.status === 'fulfilled') await reserved.value.release();
+      throw limited.reason;
     }
+    if (reserved.status === 'rejected') throw reserved.reason;
+    return reserved.value;
   }
 }

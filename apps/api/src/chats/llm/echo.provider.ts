@@ -4,14 +4,15 @@ import { countMessageTokens, countTokens } from './tokenizer';
 
 /**
  * The built-in development provider: deterministic, streams its reply word by word, reports usage from the
- * same tokenizer, and says that it is the development provider.
+ * same tokenizer (the prompt as the caller counted it, the reply counted once), and says that it is the
+ * development provider.
  */
 export class EchoProvider implements LlmProvider {
   readonly name = 'echo' as const;
 
   constructor(private readonly delayMs = 2) {}
 
-  async complete({ messages, signal, onDelta }: LlmRequest): Promise<LlmUsage> {
+  async complete({ messages, promptTokens, signal, onDelta }: LlmRequest): Promise<LlmUsage> {
     const last = [...messages].reverse().find((m) => m.role === 'user');
     const reply = `[echo: development provider] You said: ${last?.content ?? ''}`;
     const words = reply.match(/\S+\s*/g) ?? [];
@@ -21,7 +22,7 @@ export class EchoProvider implements LlmProvider {
       if (this.delayMs > 0) await sleep(this.delayMs);
     }
     return {
-      inputTokens: messages.reduce((n, m) => n + countMessageTokens(m), 0),
+      inputTokens: promptTokens ?? messages.reduce((n, m) => n + countMessageTokens(m), 0),
       outputTokens: countTokens(reply),
     };
   }

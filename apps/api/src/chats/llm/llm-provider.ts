@@ -12,6 +12,8 @@ export interface LlmUsage {
 export interface LlmRequest {
   model: string;
   messages: LlmMessage[];
+  /** Tokens of `messages`, counted by the caller once per message: a provider that reports no usage uses it. */
+  promptTokens?: number;
   /** Aborted when the client disconnects or the timeout passes: the provider must stop at once. */
   signal: AbortSignal;
   /** Called with each piece of text as it arrives, in order. */

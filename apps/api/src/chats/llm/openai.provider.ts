@@ -46,7 +46,7 @@ export class OpenAiProvider implements LlmProvider {
     });
   }
 
-  async complete({ model, messages, signal, onDelta }: LlmRequest): Promise<LlmUsage> {
+  async complete({ model, messages, promptTokens, signal, onDelta }: LlmRequest): Promise<LlmUsage> {
     if (signal.aborted) throw this.callerAbortError(signal);
 
     const controller = new AbortController();
@@ -94,7 +94,7 @@ export class OpenAiProvider implements LlmProvider {
       // The SDK ends the iteration quietly (no error) when its signal aborts mid-stream.
       if (controller.signal.aborted) throw stopError();
       return {
-        inputTokens: usage?.prompt_tokens ?? messages.reduce((n, m) => n + countMessageTokens(m), 0),
+        inputTokens: usage?.prompt_tokens ?? promptTokens ?? messages.reduce((n, m) => n + countMessageTokens(m), 0),
         outputTokens: usage?.completion_tokens ?? countTokens(text),
       };
     };

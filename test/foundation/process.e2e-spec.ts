@@ -62,7 +62,15 @@ describeBuilt('the API process (npm start)', () => {
 
   it('starts the embedded DynamoDB, serves /health/ready, and on SIGTERM exits 0 leaving no JVM behind', async () => {
     const port = await findFreePort();
-    const app = startMain({ NODE_ENV: 'development', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' });
+    // Eight logins of one account at once (slow requests to be in flight at SIGTERM): above the default
+    // per-account limit, which counts attempts before their password check.
+    const app = startMain({
+      NODE_ENV: 'development',
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: '20',
+    });
     try {
       const took = await waitReady(`http://127.0.0.1:${port}`, 60_000);
       expect(took).toBeLessThan(60_000);

@@ -28,6 +28,8 @@ export type WithContext = <T>(fn: (ctx: INestApplicationContext, config: AppConf
  */
 export const withContext: WithContext = async (fn) => {
   const config = loadConfig();
+  // The CLI writes changes (suspend, delete, operators) but serves no request: it has no cache to keep fresh.
+  config.changeFeed.follow = false;
   let local: DynamoDbLocal | undefined;
   if (config.dynamo.embedded) {
     const dbPath = join(config.dataDir, 'dynamodb');

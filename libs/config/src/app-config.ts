@@ -87,6 +87,15 @@ export class AppConfig {
    * retry after a crash waits at most this long (409 until then) and a live exchange is never taken over.
    */
   idempotencyLeaseMs!: number;
+  /**
+   * The change feed (libs/tenancy change-feed.ts): polled every `pollMs`; each poll re-reads `overlapMs` before
+   * the previous one (writers' clock skew plus commit delay must stay below it); cached entries older than
+   * `revocationBoundMs` are re-read before use while the feed has not been read within that bound. `follow`
+   * is false for programs that only write changes (the CLI).
+   */
+  changeFeed!: { follow: boolean; pollMs: number; overlapMs: number; revocationBoundMs: number };
+  /** Caches on the request path: sizes (LRU) and the safety lifetime of an entry the feed never named. */
+  caches!: { lifetimeMs: number; tenants: number; users: number; roles: number };
   /** Secrets generated for development that should be printed once (empty otherwise). */
   generatedNotices!: string[];
 }

@@ -69,6 +69,13 @@ const schema = z.object({
   CHAT_MESSAGES_PER_MINUTE_PER_USER: int(1, 100_000).default(20),
   CHAT_MESSAGES_PER_MINUTE_PER_TENANT: int(1, 1_000_000).default(600),
   IDEMPOTENCY_LEASE_MS: int(1000, 600_000).default(15_000),
+  CHANGE_FEED_POLL_MS: int(50, 10_000).default(1000),
+  CHANGE_FEED_OVERLAP_MS: int(1000, 3_600_000).default(30_000),
+  REVOCATION_BOUND_MS: int(100, 600_000).default(2000),
+  CACHE_LIFETIME: z.string().default('10m'),
+  TENANT_CACHE_MAX: int(10, 10_000_000).default(10_000),
+  USER_CACHE_MAX: int(10, 10_000_000).default(100_000),
+  ROLES_CACHE_MAX: int(10, 10_000_000).default(10_000),
 });
 type RawConfig = z.infer<typeof schema>;
 
@@ -294,6 +301,18 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       perTenantPerMinute: raw.CHAT_MESSAGES_PER_MINUTE_PER_TENANT,
     },
     idempotencyLeaseMs: raw.IDEMPOTENCY_LEASE_MS,
+    changeFeed: {
+      follow: true,
+      pollMs: raw.CHANGE_FEED_POLL_MS,
+      overlapMs: raw.CHANGE_FEED_OVERLAP_MS,
+      revocationBoundMs: raw.REVOCATION_BOUND_MS,
+    },
+    caches: {
+      lifetimeMs: duration('CACHE_LIFETIME', raw.CACHE_LIFETIME) * 1000,
+      tenants: raw.TENANT_CACHE_MAX,
+      users: raw.USER_CACHE_MAX,
+      roles: raw.ROLES_CACHE_MAX,
+    },
     generatedNotices: notices,
   } satisfies AppConfig);
   return config;

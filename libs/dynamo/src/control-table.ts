@@ -13,6 +13,8 @@ export const ControlKeys = {
     pk: `OPERATOR#${operatorId}`,
     sk: `SESSION#${sessionId}`,
   }),
+  /** A change-feed record: one partition per hour of the writer's clock (`2026-11-29T13`), sorted by ULID. */
+  change: (hour: string, ulid: string) => ({ pk: `CHANGES#${hour}`, sk: ulid }),
 };
 
 export type TenantStatus = 'provisioning' | 'active' | 'suspended' | 'deleting' | 'deleted' | 'failed';

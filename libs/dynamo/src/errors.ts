@@ -32,3 +32,9 @@ export function isConditionalCheckFailed(error: unknown): boolean {
 export function isTransactionCanceled(error: unknown): boolean {
   return (error as { name?: string })?.name === 'TransactionCanceledException';
 }
+
+/** The cancellation code of each item of a cancelled transaction (`ConditionalCheckFailed`, `None`, ...). */
+export function cancellationCodes(error: unknown): string[] {
+  const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
+  return reasons.map((r) => r.Code ?? 'None');
+}

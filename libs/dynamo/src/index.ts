@@ -9,3 +9,4 @@ export * from './table-names';
 export * from './control-table';
 export * from './tenant-keys';
 export * from './fault-injection';
+export * from './transact';

@@ -3,4 +3,5 @@ export * from './request-context';
 export * from './tenancy.module';
 export * from './tenant-registry';
 export * from './tenant-repository.base';
-export * from './refreshing-cache';
+export * from './feed-cache';
+export * from './change-feed';

@@ -1,14 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { AppConfig } from '@lib/config';
 import { ControlKeys, DynamoClients, type TenantAttributes } from '@lib/dynamo';
 import { LRUCache } from 'lru-cache';
+import { ChangeFeed } from './change-feed';
 import { ControlTableService } from './control-table.service';
-import { RefreshingCache } from './refreshing-cache';
+import { FeedCache } from './feed-cache';
 import type { ResolvedTenant } from './request-context';
-
-export const TENANT_CACHE_TTL_MS = 5_000;
-export const TENANT_CACHE_MAX = 10_000;
-/** How old a cached tenant, user or roles entry may get while refreshing it keeps failing (DynamoDB down). */
-export const CACHE_MAX_STALE_MS = 60_000;
 
 export function toResolvedTenant(record: TenantAttributes): ResolvedTenant {
   return {
@@ -27,32 +24,39 @@ export function toResolvedTenant(record: TenantAttributes): ResolvedTenant {
 }
 
 /**
- * tenant id → tenant record, with a refreshing LRU cache in front of the control table (short TTL; updated on
- * local writes). In steady state resolving a tenant costs no DynamoDB call. Concurrent misses for the same
- * tenant share one GetItem; unknown tenants are cached too (as `false`).
+ * tenant id → tenant record, cached in front of the control table until the change feed names the tenant
+ * (and updated at once on this instance's own writes). In steady state resolving a tenant costs no DynamoDB call.
+ * Concurrent misses for the same tenant share one GetItem; unknown tenants are cached too (as `false`).
  */
 @Injectable()
 export class TenantRegistry {
-  private readonly cache = new RefreshingCache<ResolvedTenant | false>({
-    max: TENANT_CACHE_MAX,
-    ttlMs: TENANT_CACHE_TTL_MS,
-    maxStaleMs: CACHE_MAX_STALE_MS,
-    load: async (id) => (await this.load(id)) ?? false,
-  });
+  private readonly cache: FeedCache<ResolvedTenant | false>;
 
   /** slug → tenant id (a slug never moves to another tenant: deleted tenants keep theirs). */
-  private readonly slugs = new LRUCache<string, string>({ max: TENANT_CACHE_MAX, ttl: 10 * 60_000 });
+  private readonly slugs: LRUCache<string, string>;
 
   constructor(
     private readonly control: ControlTableService,
     private readonly clients: DynamoClients,
-  ) {}
+    config: AppConfig,
+    feed: ChangeFeed,
+  ) {
+    const { tenants, lifetimeMs } = config.caches;
+    this.cache = new FeedCache({
+      max: tenants,
+      lifetimeMs,
+      freshness: feed,
+      load: async (id) => (await this.load(id)) ?? false,
+    });
+    this.slugs = new LRUCache<string, string>({ max: tenants });
+    feed.subscribe('tenant', ({ tenantId }) => tenantId && this.cache.delete(tenantId));
+  }
 
   /** The tenant that owns `slug`, or undefined (unknown slugs are not cached). */
   async resolveSlug(slug: string): Promise<ResolvedTenant | undefined> {
     let id = this.slugs.get(slug);
     if (!id) {
-      const marker = await this.control.models.markers.get({ pk: `SLUG#${slug}`, sk: 'SLUG' }, { consistent: true });
+      const marker = await this.control.models.markers.get(ControlKeys.slug(slug), { consistent: true });
       if (!marker) return undefined;
       id = marker.ownerId;
       this.slugs.set(slug, id);

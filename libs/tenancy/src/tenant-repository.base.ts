@@ -4,17 +4,13 @@ import {
   type GetCommandInput,
   QueryCommand,
   type QueryCommandInput,
-  TransactWriteCommand,
-  type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { isTransactionCanceled } from '@lib/dynamo';
-import { DomainError } from '@lib/observability';
+import { type TransactItem, transactWrite } from '@lib/dynamo';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoClients, QueryPage } from '@lib/dynamo';
 import { RequestContext, type ResolvedTenant } from './request-context';
 
-/** One item of a TransactWriteItems (document-client values). */
-export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+export type { TransactItem } from '@lib/dynamo';
 
 /**
  * Base of every repository over a tenant table. The table name comes only from the request context (the
@@ -47,29 +43,9 @@ export abstract class TenantRepository {
     return RequestContext.tenant().tableName;
   }
 
-  /**
-   * Runs a TransactWriteItems. Returns undefined when it committed, or the cancellation code of each item
-   * (`ConditionalCheckFailed`, `None`, ...) when a condition refused it. A conflict with another transaction on
-   * the same items is retried with capped, jittered backoff; past the retries it is a 503 (retry later), never
-   * mistaken for a failed condition.
-   */
-  protected async transactWrite(items: TransactItem[]): Promise<string[] | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
-        return undefined;
-      } catch (error) {
-        if (!isTransactionCanceled(error)) throw error;
-        const codes = ((error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map(
-          (r) => r.Code ?? 'None',
-        );
-        if (!codes.includes('TransactionConflict')) return codes;
-        if (attempt >= 8) {
-          throw new DomainError('unavailable', 'too many concurrent changes; retry', { retryAfterSeconds: 1 });
-        }
-        await sleep(Math.min(500, 10 * 2 ** attempt) * Math.random());
-      }
-    }
+  /** A TransactWriteItems with conflict retries; the cancellation codes when a condition refused it. */
+  protected transactWrite(items: TransactItem[]): Promise<string[] | undefined> {
+    return transactWrite(this.doc, items);
   }
 
   /**

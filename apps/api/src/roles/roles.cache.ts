@@ -1,24 +1,30 @@
 import { Injectable } from '@nestjs/common';
-import { CACHE_MAX_STALE_MS, RefreshingCache, RequestContext } from '@lib/tenancy';
+import { AppConfig } from '@lib/config';
+import { ChangeFeed, FeedCache, RequestContext } from '@lib/tenancy';
 import type { RoleRecord } from './role.types';
 import { RolesRepository } from './roles.repository';
 
-export const ROLES_CACHE_TTL_MS = 10_000;
-
 /**
- * Roles per tenant, cached briefly (permissions are resolved on every request from the caller's role ids).
- * Local role changes invalidate the tenant's entry at once; other instances see them within the TTL.
+ * Roles per tenant (permissions are resolved on every request from the caller's role ids), cached until the
+ * change feed names the tenant's roles: at once on this instance, within the revocation bound on the others.
  */
 @Injectable()
 export class RolesCache {
-  private readonly cache = new RefreshingCache<Map<string, RoleRecord>>({
-    max: 5_000,
-    ttlMs: ROLES_CACHE_TTL_MS,
-    maxStaleMs: CACHE_MAX_STALE_MS,
-    load: async () => new Map((await this.repository.list()).map((r) => [r.id, r])),
-  });
+  private readonly cache: FeedCache<Map<string, RoleRecord>>;
 
-  constructor(private readonly repository: RolesRepository) {}
+  constructor(
+    private readonly repository: RolesRepository,
+    config: AppConfig,
+    feed: ChangeFeed,
+  ) {
+    this.cache = new FeedCache({
+      max: config.caches.roles,
+      lifetimeMs: config.caches.lifetimeMs,
+      freshness: feed,
+      load: async () => new Map((await this.repository.listConsistent()).map((r) => [r.id, r])),
+    });
+    feed.subscribe('roles', ({ tenantId }) => tenantId && this.cache.delete(tenantId));
+  }
 
   /** The current tenant's roles by id (from the request context). */
   async roles(): Promise<Map<string, RoleRecord>> {

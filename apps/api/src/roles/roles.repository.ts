@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, isConditionalCheckFailed, isTransactionCanceled, TenantKeys } from '@lib/dynamo';
-import { TenantRepository, type TransactItem } from '@lib/tenancy';
+import { ChangeFeed, TenantRepository, type TransactItem } from '@lib/tenancy';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RoleRecord } from './role.types';
 
 export type RoleWriteResult = 'ok' | 'name_taken' | 'conflict';
@@ -9,8 +10,16 @@ export type RoleWriteResult = 'ok' | 'name_taken' | 'conflict';
 /** Roles of the current tenant (table from the request context). */
 @Injectable()
 export class RolesRepository extends TenantRepository {
-  constructor(clients: DynamoClients) {
+  constructor(
+    clients: DynamoClients,
+    private readonly feed: ChangeFeed,
+  ) {
     super(clients);
+  }
+
+  /** The change record every role write carries: other instances drop the tenant's cached roles. */
+  private changed(): TransactItem {
+    return this.feed.entry({ kind: 'roles', tenantId: this.tenant.id });
   }
 
   /** Every role of the tenant (gsi1 `ROLES`, by name). A tenant has at most a few hundred roles. */
@@ -31,6 +40,29 @@ export class RolesRepository extends TenantRepository {
       roles.push(...((page.Items ?? []) as RoleRecord[]));
       start = page.LastEvaluatedKey;
     } while (start);
+    return roles;
+  }
+
+  /**
+   * Every role of the tenant as it is now, for the permission cache: the index (eventually consistent) gives the
+   * ids, a consistent BatchGetItem the items, so that a change announced by the feed is never re-read stale from
+   * the index (a role created a moment ago may still be missing: its holders get fewer permissions, not more).
+   */
+  async listConsistent(): Promise<RoleRecord[]> {
+    const keys = (await this.list()).map((r) => TenantKeys.role(r.id));
+    const roles: RoleRecord[] = [];
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: Array<Record<string, unknown>> = keys.slice(i, i + 100);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 5) throw new Error('roles: keys still unprocessed after 5 retries');
+        if (attempt > 0) await sleep(Math.min(500, 20 * 2 ** attempt) * Math.random());
+        const result = await this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
+        );
+        roles.push(...((result.Responses?.[this.tableName] ?? []) as RoleRecord[]));
+        pending = result.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      }
+    }
     return roles;
   }
 
@@ -58,6 +90,7 @@ export class RolesRepository extends TenantRepository {
         },
       },
       this.putNameMarker(role.name, role.id, role.createdAt),
+      this.changed(),
     ]);
   }
 
@@ -88,6 +121,7 @@ export class RolesRepository extends TenantRepository {
         },
       },
     ];
+    items.push(this.changed());
     if (renamed) {
       items.push(this.putNameMarker(next.name, current.id, next.updatedAt), {
         Delete: {
@@ -119,6 +153,7 @@ export class RolesRepository extends TenantRepository {
               },
             },
             { Delete: { TableName: this.tableName, Key: TenantKeys.roleName(role.name) } },
+            this.changed(),
           ],
         }),
       );

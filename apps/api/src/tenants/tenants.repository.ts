@@ -1,15 +1,15 @@
 import { Injectable } from '@nestjs/common';
-import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ControlKeys,
   DynamoClients,
   type DynamoKey,
-  isConditionalCheckFailed,
   isTransactionCanceled,
   type TenantAttributes,
   type TenantStatus,
+  transactWrite,
 } from '@lib/dynamo';
-import { ControlTableService } from '@lib/tenancy';
+import { ChangeFeed, ControlTableService } from '@lib/tenancy';
 
 export interface TenantPage {
   items: TenantAttributes[];
@@ -26,6 +26,7 @@ export class TenantsRepository {
   constructor(
     private readonly control: ControlTableService,
     private readonly clients: DynamoClients,
+    private readonly feed: ChangeFeed,
   ) {}
 
   private get table(): string {
@@ -132,22 +133,22 @@ export class TenantsRepository {
     }
     remove.forEach((field, i) => (names[`#r${i}`] = field));
     const removeClause = remove.length ? ` REMOVE ${remove.map((_, i) => `#r${i}`).join(', ')}` : '';
-    try {
-      const result = await this.clients.doc.send(
-        new UpdateCommand({
+    // With its change record, so that every instance drops the cached tenant (status, settings, deletion).
+    const refused = await transactWrite(this.clients.doc, [
+      {
+        Update: {
           TableName: this.table,
           Key: ControlKeys.tenant(id),
           UpdateExpression: `SET ${sets.join(', ')} ADD #version :one${removeClause}`,
           ConditionExpression: conditions.join(' AND '),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return result.Attributes as TenantAttributes;
-    } catch (error) {
-      if (isConditionalCheckFailed(error)) return undefined;
-      throw error;
-    }
+        },
+      },
+      this.feed.entry({ kind: 'tenant', tenantId: id }),
+    ]);
+    if (refused) return undefined;
+    // TransactWriteItems returns no attributes: the record as written, read back (operator writes only).
+    return this.get(id);
   }
 }

@@ -1,31 +1,39 @@
 import { Injectable } from '@nestjs/common';
-import { CACHE_MAX_STALE_MS, RefreshingCache, RequestContext } from '@lib/tenancy';
+import { AppConfig } from '@lib/config';
+import { ChangeFeed, FeedCache, RequestContext } from '@lib/tenancy';
 import type { UserRecord } from './user.types';
 import { UsersRepository } from './users.repository';
 
-/**
- * How long another instance may still accept the access token of a user who was just disabled or deleted
- * (this instance forgets the user at once). Documented in the README.
- */
-export const USER_CACHE_TTL_MS = 5_000;
+const keyOf = (tenantId: string, userId: string) => `${tenantId}:${userId}`;
 
-/** Users by (tenant, id), cached briefly for the per-request caller check. */
+/**
+ * Users by (tenant, id) for the per-request caller check, cached until the change feed names the user
+ * (disabled, deleted, roles changed, sessions revoked): at once on this instance, within the revocation bound on
+ * the others.
+ */
 @Injectable()
 export class UserCache {
-  private readonly cache = new RefreshingCache<UserRecord | false>({
-    max: 50_000,
-    ttlMs: USER_CACHE_TTL_MS,
-    maxStaleMs: CACHE_MAX_STALE_MS,
-    load: async (key) => (await this.repository.get(key.slice(key.indexOf(':') + 1))) ?? false,
-  });
+  private readonly cache: FeedCache<UserRecord | false>;
 
-  constructor(private readonly repository: UsersRepository) {}
+  constructor(
+    private readonly repository: UsersRepository,
+    config: AppConfig,
+    feed: ChangeFeed,
+  ) {
+    this.cache = new FeedCache({
+      max: config.caches.users,
+      lifetimeMs: config.caches.lifetimeMs,
+      freshness: feed,
+      load: async (key) => (await this.repository.get(key.slice(key.indexOf(':') + 1))) ?? false,
+    });
+    feed.subscribe('user', ({ tenantId, id }) => tenantId && id && this.cache.delete(keyOf(tenantId, id)));
+  }
 
   async get(userId: string): Promise<UserRecord | undefined> {
-    return (await this.cache.get(`${RequestContext.tenant().id}:${userId}`)) || undefined;
+    return (await this.cache.get(keyOf(RequestContext.tenant().id, userId))) || undefined;
   }
 
   invalidate(userId: string): void {
-    this.cache.delete(`${RequestContext.tenant().id}:${userId}`);
+    this.cache.delete(keyOf(RequestContext.tenant().id, userId));
   }
 }

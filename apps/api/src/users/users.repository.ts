@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, type DynamoKey, TenantKeys } from '@lib/dynamo';
-import { TenantRepository, type TransactItem } from '@lib/tenancy';
+import { ChangeFeed, TenantRepository, type TransactItem } from '@lib/tenancy';
 import type { UserRecord } from './user.types';
 
 export type UserWriteResult = 'ok' | 'email_taken' | 'role_missing' | 'last_owner' | 'version';
@@ -17,8 +17,16 @@ export interface RoleCounterChange {
 /** Users of the current tenant (table from the request context). */
 @Injectable()
 export class UsersRepository extends TenantRepository {
-  constructor(clients: DynamoClients) {
+  constructor(
+    clients: DynamoClients,
+    private readonly feed: ChangeFeed,
+  ) {
     super(clients);
+  }
+
+  /** The change record of a write that alters the user's access: other instances drop their cached copy. */
+  private changed(userId: string): TransactItem {
+    return this.feed.entry({ kind: 'user', tenantId: this.tenant.id, id: userId });
   }
 
   async get(id: string): Promise<UserRecord | undefined> {
@@ -101,6 +109,7 @@ export class UsersRepository extends TenantRepository {
         },
       },
       ...counters.filter((c) => c.assigned !== 0 || c.enabled !== 0).map((c) => this.counter(c)),
+      this.changed(current.id),
     ]);
   }
 
@@ -118,6 +127,7 @@ export class UsersRepository extends TenantRepository {
       },
       { Delete: { TableName: this.tableName, Key: TenantKeys.email(current.email) } },
       ...counters.map((c) => this.counter(c)),
+      this.changed(current.id),
     ]);
     // Sessions live in the user's partition: with the user item gone, remove what is left of it.
     if (result === 'ok') await this.deletePartition(TenantKeys.user(current.id).pk);

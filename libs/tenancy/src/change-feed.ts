@@ -1,0 +1,207 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { AppConfig } from '@lib/config';
+import { ControlKeys, DynamoClients } from '@lib/dynamo';
+import { MetricsService } from '@lib/observability';
+import { Counter, Gauge } from 'prom-client';
+import { decodeTime, encodeTime, ulid } from 'ulid';
+import { ControlTableService } from './control-table.service';
+import type { TransactItem } from './tenant-repository.base';
+
+/**
+ * What a change record names. Each kind is the cache entry that must be dropped on every instance:
+ * `tenant` (status, settings, deletion), `user` (disabled, deleted, roles, sessions revoked), `roles` (a tenant's
+ * roles: created, permissions changed, deleted), `operator` (disabled or enabled).
+ */
+export type ChangeKind = 'tenant' | 'user' | 'roles' | 'operator';
+
+export interface Change {
+  kind: ChangeKind;
+  /** The tenant, for tenant, user and roles changes. */
+  tenantId?: string;
+  /** The user or operator. */
+  id?: string;
+}
+
+type ChangeHandler = (change: Change) => void;
+
+/** Change records are kept a day (TTL); a reader needs at most the overlap window of them. */
+const RECORD_TTL_SECONDS = 86_400;
+/** The smallest ULID of a millisecond: its time and a zero random part. */
+const firstUlidAt = (ms: number) => `${encodeTime(ms, 10)}0000000000000000`;
+const hourOf = (ms: number) => new Date(ms).toISOString().slice(0, 13);
+
+/**
+ * The change feed: every write that changes who may do what also writes a small record here, in the same
+ * transaction (`entry()`), into the control table's partition of the writer's current hour. Every instance
+ * polls it (one Query a second, whatever the number of tenants) and drops the cache entries it names, so caches
+ * live until changed instead of expiring every few seconds.
+ *
+ * Nothing is missed: each poll re-reads an overlap window before its previous start (writers' clocks differ, a
+ * transaction commits a little after its record's time), and records already applied are skipped by id. When the
+ * feed cannot be read, `trusts()` turns false for entries loaded before the revocation bound, so that callers
+ * re-validate them (a DynamoDB outage becomes the 503s it causes anyway, never a revoked caller served).
+ * A new instance cannot miss a change made before it started: its caches start empty and every entry is loaded
+ * with a consistent read after that.
+ */
+@Injectable()
+export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(ChangeFeed.name);
+  private readonly handlers = new Map<ChangeKind, ChangeHandler[]>();
+  /** Record ids applied within the overlap window (by their time), so a re-read applies nothing twice. */
+  private readonly applied = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Start of the last poll that succeeded: every change committed before it has been applied. */
+  private coveredUntil = Number.NEGATIVE_INFINITY;
+  private lastPollStart: number | undefined;
+  private failingSince: number | undefined;
+  private readonly polls: Counter<'outcome'>;
+  private readonly applies: Counter<'kind'>;
+  private readonly lag: Gauge;
+
+  /** The writer's clock (epoch ms) used to time and place new records; replaceable to test clock skew. */
+  clock: () => number = Date.now;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly clients: DynamoClients,
+    private readonly control: ControlTableService,
+    metrics: MetricsService,
+  ) {
+    this.polls = new Counter({
+      name: 'change_feed_polls_total',
+      help: 'Change-feed polls (one DynamoDB Query each, more at an hour boundary) by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [metrics.registry],
+    });
+    this.applies = new Counter({
+      name: 'change_feed_records_applied_total',
+      help: 'Change records applied to the caches, by kind',
+      labelNames: ['kind'] as const,
+      registers: [metrics.registry],
+    });
+    this.lag = new Gauge({
+      name: 'change_feed_lag_seconds',
+      help: 'Age of the start of the last successful change-feed poll',
+      registers: [metrics.registry],
+      collect: () => this.lag.set(Number.isFinite(this.coveredUntil) ? (Date.now() - this.coveredUntil) / 1000 : -1),
+    });
+  }
+
+  /** Calls `handler` for every change of `kind` written by any instance (this one included). */
+  subscribe(kind: ChangeKind, handler: ChangeHandler): void {
+    this.handlers.set(kind, [...(this.handlers.get(kind) ?? []), handler]);
+  }
+
+  /** The record of `change`, to be written in the same TransactWriteItems as the change itself. */
+  entry(change: Change): TransactItem {
+    const now = this.clock();
+    const id = ulid(now);
+    return {
+      Put: {
+        TableName: this.control.tableName,
+        Item: {
+          ...ControlKeys.change(hourOf(now), id),
+          kind: change.kind,
+          ...(change.tenantId ? { tenantId: change.tenantId } : {}),
+          ...(change.id ? { id: change.id } : {}),
+          expiresAt: Math.floor(now / 1000) + RECORD_TTL_SECONDS,
+        },
+      },
+    };
+  }
+
+  /**
+   * Whether a cache entry whose load started at `loadedAt` may be served without re-reading it: either it is
+   * younger than the revocation bound, or the feed has been read up to within the bound.
+   */
+  trusts(loadedAt: number): boolean {
+    const horizon = Date.now() - this.config.changeFeed.revocationBoundMs;
+    return loadedAt >= horizon || this.coveredUntil >= horizon;
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.config.changeFeed.follow) return;
+    this.lastPollStart = Date.now();
+    this.schedule(0);
+  }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** One poll: reads every record since the previous poll's start minus the overlap, applies the new ones. */
+  async poll(): Promise<void> {
+    const started = Date.now();
+    const { overlapMs } = this.config.changeFeed;
+    const from = (this.lastPollStart ?? started) - overlapMs;
+    // A writer's clock may be ahead: its records can sit in the next hour's partition already.
+    const hours = new Set([hourOf(from), hourOf(started), hourOf(started + overlapMs)]);
+    for (const hour of [...hours].sort()) await this.readHour(hour, firstUlidAt(from));
+    for (const [id, at] of this.applied) if (at < from) this.applied.delete(id);
+    this.lastPollStart = started;
+    this.coveredUntil = started;
+  }
+
+  private async readHour(hour: string, after: string): Promise<void> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.clients.query({
+        TableName: this.control.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk > :after',
+        ExpressionAttributeValues: { ':pk': ControlKeys.change(hour, '').pk, ':after': after },
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      });
+      for (const item of page.items) this.apply(item);
+      start = page.lastKey;
+    } while (start);
+  }
+
+  private apply(item: Record<string, unknown>): void {
+    const id = String(item.sk);
+    if (this.applied.has(id)) return;
+    this.applied.set(id, decodeTime(id));
+    const change: Change = {
+      kind: item.kind as ChangeKind,
+      tenantId: item.tenantId as string | undefined,
+      id: item.id as string | undefined,
+    };
+    this.applies.inc({ kind: change.kind });
+    for (const handler of this.handlers.get(change.kind) ?? []) {
+      try {
+        handler(change);
+      } catch (error) {
+        this.logger.error(`change handler for ${change.kind} failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.tick(), delayMs);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      await this.poll();
+      this.polls.inc({ outcome: 'ok' });
+      if (this.failingSince !== undefined) {
+        this.logger.log(`change feed readable again after ${Date.now() - this.failingSince} ms`);
+        this.failingSince = undefined;
+      }
+    } catch (error) {
+      this.polls.inc({ outcome: 'error' });
+      if (this.failingSince === undefined) {
+        this.failingSince = Date.now();
+        this.logger.warn(
+          `change feed unreadable (${(error as Error).name}): cached entries older than ` +
+            `${this.config.changeFeed.revocationBoundMs} ms are re-read before use until it recovers`,
+        );
+      }
+    }
+    this.schedule(this.config.changeFeed.pollMs);
+  }
+}

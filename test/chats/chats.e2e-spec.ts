@@ -1,10 +1,10 @@
 import { BatchWriteCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients } from '@lib/dynamo';
-import { MetricsService } from '@lib/observability';
 import request from 'supertest';
 import { ulid } from 'ulid';
 import { CapacityRecorder } from '@app/usage/capacity-recorder';
 import { startApp, type TestApp } from '../support/harness';
+import { dynamoCallsForRequests } from '../support/metrics';
 import { createTenantWithAdmin, createUser, rolesByName, type TenantSession } from '../support/tenants';
 import { loginOperator } from '../support/tokens';
 
@@ -173,14 +173,7 @@ describe('chats and messages (echo provider)', () => {
         .send({ content: `m${i}` })
         .expect(201);
     }
-    const metrics = t.app.get(MetricsService);
-    const calls = async () => {
-      const text = await metrics.render();
-      return [...text.matchAll(/^dynamodb_request_duration_seconds_count\{operation="(\w+)"\} (\d+)/gm)].reduce(
-        (n, m) => n + Number(m[2]),
-        0,
-      );
-    };
+    const calls = () => dynamoCallsForRequests(t);
     await api()
       .get(`/v1/chats/${chat.id}/messages?limit=1`)
       .auth(...as(member.accessToken).auth)
@@ -230,12 +223,7 @@ describe('chats and messages (echo provider)', () => {
 
   it('malformed ids and page parameters → 400 naming the field, before any DynamoDB request', async () => {
     const chat = await newChat();
-    const metrics = t.app.get(MetricsService);
-    const calls = async () =>
-      [...(await metrics.render()).matchAll(/^dynamodb_request_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce(
-        (n, m) => n + Number(m[1]),
-        0,
-      );
+    const calls = () => dynamoCallsForRequests(t);
     const fieldsOf = (res: request.Response) =>
       (res.body.errors as Array<{ field: string; message: string }>).map((e) => e.field);
     const page = (path: string, query: Record<string, string>) =>

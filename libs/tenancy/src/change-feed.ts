@@ -56,6 +56,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   private lastPollStart: number | undefined;
   private failingSince: number | undefined;
   private readonly polls: Counter<'outcome'>;
+  private readonly queries: Counter;
   private readonly applies: Counter<'kind'>;
   private readonly lag: Gauge;
 
@@ -72,6 +73,11 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
       name: 'change_feed_polls_total',
       help: 'Change-feed polls (one DynamoDB Query each, more at an hour boundary) by outcome',
       labelNames: ['outcome'] as const,
+      registers: [metrics.registry],
+    });
+    this.queries = new Counter({
+      name: 'change_feed_queries_total',
+      help: 'DynamoDB Queries made by the change feed (included in dynamodb_request_duration_seconds)',
       registers: [metrics.registry],
     });
     this.applies = new Counter({
@@ -147,6 +153,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   private async readHour(hour: string, after: string): Promise<void> {
     let start: Record<string, unknown> | undefined;
     do {
+      this.queries.inc();
       const page = await this.clients.query({
         TableName: this.control.tableName,
         KeyConditionExpression: 'pk = :pk AND sk > :after',

@@ -16,8 +16,6 @@ import { buildPrompt, type CountedMessage, countMessageTokens, countTokens, MESS
 import { MessageRateLimiter } from './message-rate-limiter';
 import { QuotaReservation } from './quota-reservation';
 
-/** Control characters other than tab, newline and carriage return are refused (400), not stripped. */
-const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 const HISTORY_MESSAGES = 50;
 /**
  * Output tokens set aside for a reply before it is known (see QuotaReservation): the usual output limit of
@@ -55,15 +53,13 @@ export class MessagesService {
     private readonly config: AppConfig,
   ) {}
 
-  /** Checks the content before anything is read or written. */
+  /**
+   * Checks the content's length before anything is read or written (413, not the validation pipe's 400);
+   * control characters are refused by the DTO's text rule (common/text.ts), as in every other field.
+   */
   validate(content: string): void {
     if (content.length > MAX_CONTENT_CHARS) {
       throw new DomainError('payload_too_large', `content is longer than ${MAX_CONTENT_CHARS} characters`);
-    }
-    if (CONTROL_CHARS.test(content)) {
-      throw new DomainError('invalid_input', 'the request is not valid', {
-        errors: [{ field: 'content', message: 'control characters other than tab and newline are not allowed' }],
-      });
     }
   }
 

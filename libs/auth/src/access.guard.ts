@@ -4,7 +4,6 @@ import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext, type ResolvedTenant, TenantRegistry } from '@lib/tenancy';
 import type { FastifyRequest } from 'fastify';
 import { ACCESS_METADATA, type AccessRule } from './access.decorator';
-import { ALL_PLATFORM_PERMISSIONS } from './permissions';
 import { type AccessClaims, InvalidTokenError, TokenService } from './token.service';
 
 /** Resolves a tenant user's caller (exists, not disabled, permissions from roles). Provided by the users feature. */
@@ -12,6 +11,15 @@ export interface TenantCallerResolver {
   resolve(tenant: ResolvedTenant, claims: AccessClaims): Promise<Caller | undefined>;
 }
 export const TENANT_CALLER_RESOLVER = Symbol('TENANT_CALLER_RESOLVER');
+
+/**
+ * Resolves an operator's caller (exists, not disabled, token issued after the last disable). Provided by the
+ * operators feature.
+ */
+export interface PlatformCallerResolver {
+  resolve(claims: AccessClaims): Promise<Caller | undefined>;
+}
+export const PLATFORM_CALLER_RESOLVER = Symbol('PLATFORM_CALLER_RESOLVER');
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
 
@@ -26,7 +34,7 @@ export function accessRuleOf(reflector: Reflector, context: ExecutionContext): A
 /**
  * Global guard 1 of 2: requires a valid access token on every route not marked `@Public()`, with the route's
  * scope; for tenant tokens, resolves the tenant (unknown or deleted → 401, suspended → 403) and the caller,
- * and puts both into the request context. Only the Authorization header is read (never the query string).
+ * and puts both into the request context; for platform tokens, resolves the operator (unknown or disabled → 401). Only the Authorization header is read (never the query string).
  */
 @Injectable()
 export class AccessGuard implements CanActivate {
@@ -37,6 +45,7 @@ export class AccessGuard implements CanActivate {
     private readonly tokens: TokenService,
     private readonly tenants: TenantRegistry,
     @Optional() @Inject(TENANT_CALLER_RESOLVER) private readonly callers?: TenantCallerResolver,
+    @Optional() @Inject(PLATFORM_CALLER_RESOLVER) private readonly operators?: PlatformCallerResolver,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -54,12 +63,11 @@ export class AccessGuard implements CanActivate {
     if (!store) throw new Error('request context missing: the HTTP hooks did not run');
 
     if (claims.scope === 'platform') {
-      store.caller = {
-        id: claims.sub,
-        scope: 'platform',
-        sessionId: claims.sid,
-        permissions: ALL_PLATFORM_PERMISSIONS,
-      };
+      // Fail closed: without a resolver no operator token is accepted. A disabled or unknown operator gets the
+      // answer of a bad token.
+      const caller = this.operators ? await this.operators.resolve(claims) : undefined;
+      if (!caller) throw new DomainError('unauthenticated', 'invalid or expired access token');
+      store.caller = caller;
       return true;
     }
     const tenant = await this.tenants.resolve(claims.tid as string);

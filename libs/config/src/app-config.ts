@@ -95,7 +95,7 @@ export class AppConfig {
    */
   changeFeed!: { follow: boolean; pollMs: number; overlapMs: number; revocationBoundMs: number };
   /** Caches on the request path: sizes (LRU) and the safety lifetime of an entry the feed never named. */
-  caches!: { lifetimeMs: number; tenants: number; users: number; roles: number };
+  caches!: { lifetimeMs: number; tenants: number; users: number; roles: number; operators: number };
   /** Secrets generated for development that should be printed once (empty otherwise). */
   generatedNotices!: string[];
 }

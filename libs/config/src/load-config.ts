@@ -76,6 +76,7 @@ const schema = z.object({
   TENANT_CACHE_MAX: int(10, 10_000_000).default(10_000),
   USER_CACHE_MAX: int(10, 10_000_000).default(100_000),
   ROLES_CACHE_MAX: int(10, 10_000_000).default(10_000),
+  OPERATOR_CACHE_MAX: int(10, 10_000_000).default(1000),
 });
 type RawConfig = z.infer<typeof schema>;
 
@@ -312,6 +313,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       tenants: raw.TENANT_CACHE_MAX,
       users: raw.USER_CACHE_MAX,
       roles: raw.ROLES_CACHE_MAX,
+      operators: raw.OPERATOR_CACHE_MAX,
     },
     generatedNotices: notices,
   } satisfies AppConfig);

@@ -8,6 +8,10 @@ export const ControlKeys = {
   tenantIndex: (createdAt: string, id: string) => ({ gsi1pk: 'TENANTS', gsi1sk: `${createdAt}#${id}` }),
   slug: (slug: string) => ({ pk: `SLUG#${slug}`, sk: 'SLUG' }),
   operator: (id: string) => ({ pk: `OPERATOR#${id}`, sk: 'OPERATOR' }),
+  /** The operator list (gsi1), oldest first. */
+  operatorIndex: (createdAt: string, id: string) => ({ gsi1pk: 'OPERATORS', gsi1sk: `${createdAt}#${id}` }),
+  /** `enabledCount`: how many operators are enabled (the last one cannot be disabled). */
+  operatorCount: () => ({ pk: 'OPERATORS', sk: 'COUNT' }),
   operatorEmail: (email: string) => ({ pk: `OPEMAIL#${email.toLowerCase()}`, sk: 'OPEMAIL' }),
   operatorSession: (operatorId: string, sessionId: string) => ({
     pk: `OPERATOR#${operatorId}`,
@@ -55,11 +59,16 @@ export interface TenantAttributes {
 export interface OperatorAttributes {
   pk: string;
   sk: string;
+  /** `OPERATORS` / `<createdAt>#<id>` (absent on operators created before the list: backfilled at boot). */
+  gsi1pk?: string;
+  gsi1sk?: string;
   id: string;
   email: string;
   name: string;
   passwordHash: string;
   disabled: boolean;
+  /** Epoch seconds of the last disable: access tokens and sessions issued up to it stay refused after an enable. */
+  tokensValidAfter?: number;
   createdAt: string;
   updatedAt: string;
   version: number;
@@ -130,11 +139,14 @@ export class ControlTable {
       new dynamoose.Schema(
         {
           ...keys,
+          gsi1pk: { type: String, index: { name: 'gsi1', type: 'global', rangeKey: 'gsi1sk' } },
+          gsi1sk: String,
           id: { type: String, required: true },
           email: { type: String, required: true },
           name: { type: String, required: true },
           passwordHash: { type: String, required: true },
           disabled: { type: Boolean, required: true },
+          tokensValidAfter: Number,
           createdAt: { type: String, required: true },
           updatedAt: { type: String, required: true },
           version: { type: Number, required: true },

@@ -3,9 +3,9 @@ import { ConfigError } from '@lib/config';
 import { TableManager } from '@lib/dynamo';
 import { DynamoDbLocalError } from '@lib/dynamo/local';
 import { DomainError } from '@lib/observability';
-import { OperatorsService } from '@app/operators/operators.service';
 import { Command, CommanderError } from 'commander';
 import { CliError, withContext } from './cli-context';
+import { registerOperatorCommands } from './operator-commands';
 import { registerTenantCommands } from './tenant-commands';
 
 export function buildProgram(): Command {
@@ -13,25 +13,7 @@ export function buildProgram(): Command {
     .description('Operator CLI of the chat platform: the same services as the API, configured by the same environment.')
     .showHelpAfterError();
 
-  program
-    .command('operator:create')
-    .description(
-      'Create a platform operator (the password is read from OPERATOR_PASSWORD, never from the command line)',
-    )
-    .requiredOption('--email <email>', 'operator email')
-    .option('--name <name>', 'display name', 'Operator')
-    .action(async (opts: { email: string; name: string }) => {
-      const password = process.env.OPERATOR_PASSWORD;
-      if (!password || password.length < 12 || password.length > 256) {
-        throw new CliError("set OPERATOR_PASSWORD (12 to 256 characters) to the new operator's password");
-      }
-      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(opts.email)) throw new CliError(`not an email address: ${opts.email}`);
-      await withContext(async (ctx) => {
-        const created = await ctx.get(OperatorsService, { strict: false }).create(opts.email, opts.name, password);
-        if (!created) throw new CliError(`an operator with email ${opts.email} already exists`);
-        process.stdout.write(`created operator ${created.id} <${created.email}>\n`);
-      });
-    });
+  registerOperatorCommands(program, withContext);
 
   program
     .command('tables:list')

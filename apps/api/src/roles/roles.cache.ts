@@ -4,6 +4,13 @@ import { ChangeFeed, FeedCache, RequestContext } from '@lib/tenancy';
 import type { RoleRecord } from './role.types';
 import { RolesRepository } from './roles.repository';
 
+/** The union of the permissions of `roleIds` (ids of roles that no longer exist grant nothing). */
+export function permissionsOf(roles: ReadonlyMap<string, RoleRecord>, roleIds: readonly string[]): Set<string> {
+  const permissions = new Set<string>();
+  for (const id of roleIds) for (const p of roles.get(id)?.permissions ?? []) permissions.add(p);
+  return permissions;
+}
+
 /**
  * Roles per tenant (permissions are resolved on every request from the caller's role ids), cached until the
  * change feed names the tenant's roles: at once on this instance, within the revocation bound on the others.
@@ -32,10 +39,7 @@ export class RolesCache {
   }
 
   async permissionsOf(roleIds: readonly string[]): Promise<Set<string>> {
-    const roles = await this.roles();
-    const permissions = new Set<string>();
-    for (const id of roleIds) for (const p of roles.get(id)?.permissions ?? []) permissions.add(p);
-    return permissions;
+    return permissionsOf(await this.roles(), roleIds);
   }
 
   invalidate(): void {

@@ -11,11 +11,10 @@ import { MetricsModule } from './metrics/metrics.module';
 import { OperatorsModule } from './operators/operators.module';
 import { TenantAuthModule } from './auth/auth.module';
 import { ChatsModule } from './chats/chats.module';
-import { CapacityRecorder } from './usage/capacity-recorder';
-import { UsageController } from './usage/usage.controller';
 import { RolesModule } from './roles/roles.module';
 import { BootReconciler } from './tenants/boot-reconciler';
 import { TenantsModule } from './tenants/tenants.module';
+import { UsageModule } from './usage/usage.module';
 import { UsersModule } from './users/users.module';
 
 @Module({})
@@ -37,9 +36,9 @@ export class AppModule {
         UsersModule,
         RolesModule,
         ChatsModule,
+        UsageModule,
       ],
-      controllers: [UsageController],
-      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, BootReconciler, CapacityRecorder],
+      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, BootReconciler],
     };
   }
 }

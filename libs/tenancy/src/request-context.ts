@@ -59,6 +59,15 @@ export const RequestContext = {
     return storage.getStore()?.caller;
   },
   /**
+   * Runs `fn` with `tenant` as the context's tenant, the rest of the current context (request id, caller) kept,
+   * so that tenant repositories work on that tenant's table: an operator's route about one tenant, or background
+   * work on a tenant seen earlier. The surrounding context is left as it was.
+   */
+  runWithTenant<T>(tenant: ResolvedTenant, fn: () => T): T {
+    const store = storage.getStore();
+    return storage.run({ ...store, requestId: store?.requestId ?? 'background', tenant }, fn);
+  },
+  /**
    * Public tenant routes (login, refresh) resolve the tenant themselves, from the slug or the refresh token,
    * then enter it here so that tenant repositories can run.
    */

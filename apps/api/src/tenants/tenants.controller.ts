@@ -14,6 +14,7 @@ import type { FastifyReply } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
 import { PageQueryParams } from '../common/pagination';
 import { UlidParam } from '../common/params';
+import { UsageDto, UsageQueryDto } from '../usage/dto/usage.dto';
 import {
   CreateTenantDto,
   type ListTenantsQuery,
@@ -21,8 +22,6 @@ import {
   TenantDto,
   TenantPageDto,
   UpdateTenantDto,
-  UsageDto,
-  UsageQueryDto,
 } from './dto/tenant.dto';
 import { toTenantDto, TenantsService } from './tenants.service';
 

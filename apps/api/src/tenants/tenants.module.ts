@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { UsageModule } from '../usage/usage.module';
 import { TenantProvisioner } from './tenant-provisioner';
 import { TenantSeeder } from './tenant-seeder';
 import { TenantsController } from './tenants.controller';
@@ -6,6 +7,7 @@ import { TenantsRepository } from './tenants.repository';
 import { TenantsService } from './tenants.service';
 
 @Module({
+  imports: [UsageModule],
   controllers: [TenantsController],
   providers: [TenantsRepository, TenantSeeder, TenantProvisioner, TenantsService],
   exports: [TenantsService, TenantProvisioner],

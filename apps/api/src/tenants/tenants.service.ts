@@ -4,24 +4,17 @@ import { AppConfig } from '@lib/config';
 import {
   CursorCodec,
   type CursorBinding,
-  DynamoClients,
   type TenantAttributes,
   type TenantSettings,
   tenantTableName,
   ControlKeys,
 } from '@lib/dynamo';
 import { DomainError, ULID_PATTERN } from '@lib/observability';
-import { TenantRegistry } from '@lib/tenancy';
+import { RequestContext, TenantRegistry, toResolvedTenant } from '@lib/tenancy';
 import { ulid } from 'ulid';
-import type {
-  CreateTenantDto,
-  ListTenantsQuery,
-  TenantDto,
-  TenantPageDto,
-  UpdateTenantDto,
-  UsageDto,
-} from './dto/tenant.dto';
-import { readUsage } from '../usage/usage.reader';
+import type { CreateTenantDto, ListTenantsQuery, TenantDto, TenantPageDto, UpdateTenantDto } from './dto/tenant.dto';
+import type { UsageDto } from '../usage/dto/usage.dto';
+import { UsageService } from '../usage/usage.service';
 import { LATEST_SCHEMA_VERSION, TenantProvisioner } from './tenant-provisioner';
 import { TenantsRepository } from './tenants.repository';
 
@@ -99,7 +92,7 @@ export class TenantsService implements BeforeApplicationShutdown {
     private readonly registry: TenantRegistry,
     private readonly hasher: PasswordHasher,
     private readonly cursors: CursorCodec,
-    private readonly clients: DynamoClients,
+    private readonly usageService: UsageService,
     private readonly config: AppConfig,
   ) {}
 
@@ -250,7 +243,8 @@ export class TenantsService implements BeforeApplicationShutdown {
         dynamodb: { readCapacityUnits: 0, writeCapacityUnits: 0 },
       };
     }
-    return readUsage(this.clients.doc, tenant.tableName, month);
+    // The usage repository reads the table of the tenant in context: enter the tenant asked about.
+    return RequestContext.runWithTenant(toResolvedTenant(tenant), () => this.usageService.month(month));
   }
 
   private track<T>(promise: Promise<T>): Promise<T> {

@@ -1,11 +1,12 @@
 import { type BeforeApplicationShutdown, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoClients, DynamoInstrumentation, TenantKeys } from '@lib/dynamo';
+import { DynamoInstrumentation } from '@lib/dynamo';
+import { RequestContext, TenantRegistry } from '@lib/tenancy';
+import { UsageRepository } from './usage.repository';
 
 export const CAPACITY_FLUSH_MS = 5_000;
 
 interface Pending {
-  tableName: string;
+  tenantId: string;
   read: number;
   write: number;
 }
@@ -13,7 +14,8 @@ interface Pending {
 /**
  * Adds the DynamoDB capacity each tenant's requests consumed (from ReturnConsumedCapacity on every call) to the
  * month's usage item of that tenant (`USAGE#<month>` / `TOTAL`), in one UpdateItem per tenant every few
- * seconds. Its own writes ask for no capacity report, so they do not feed back into the counters.
+ * seconds, through the usage repository inside that tenant's scope (the tenant resolved from the registry's
+ * cache). Its own writes ask for no capacity report, so they do not feed back into the counters.
  */
 @Injectable()
 export class CapacityRecorder implements OnModuleInit, BeforeApplicationShutdown {
@@ -23,15 +25,17 @@ export class CapacityRecorder implements OnModuleInit, BeforeApplicationShutdown
 
   constructor(
     private readonly instrumentation: DynamoInstrumentation,
-    private readonly clients: DynamoClients,
+    private readonly registry: TenantRegistry,
+    private readonly usage: UsageRepository,
   ) {}
 
   onModuleInit(): void {
-    this.instrumentation.onCapacity(({ tenant, tableName, kind, units }) => {
+    // `tenant` is the id of the tenant whose table consumed the capacity (from the table's name).
+    this.instrumentation.onCapacity(({ tenant, kind, units }) => {
       if (tenant === 'platform' || tenant === 'other' || tenant === 'none') return;
-      const entry = this.pending.get(tableName) ?? { tableName, read: 0, write: 0 };
+      const entry = this.pending.get(tenant) ?? { tenantId: tenant, read: 0, write: 0 };
       entry[kind] += units;
-      this.pending.set(tableName, entry);
+      this.pending.set(tenant, entry);
     });
     this.timer = setInterval(() => void this.flush(), CAPACITY_FLUSH_MS);
     this.timer.unref();
@@ -50,24 +54,19 @@ export class CapacityRecorder implements OnModuleInit, BeforeApplicationShutdown
     await Promise.all(
       [...batch.values()].map(async (entry) => {
         try {
-          await this.clients.doc.send(
-            new UpdateCommand({
-              TableName: entry.tableName,
-              Key: TenantKeys.usage(month, 'TOTAL'),
-              UpdateExpression: 'ADD readCapacityUnits :r, writeCapacityUnits :w',
-              ExpressionAttributeValues: { ':r': entry.read, ':w': entry.write },
-              ReturnConsumedCapacity: 'NONE',
-            }),
-          );
+          const tenant = await this.registry.resolve(entry.tenantId);
+          // No such tenant in the control table: nothing to record against.
+          if (!tenant) return;
+          await RequestContext.runWithTenant(tenant, () => this.usage.addCapacity(month, entry.read, entry.write));
         } catch (error) {
           const name = (error as Error).name;
           // A deleted tenant's table is gone: drop its figures. Anything else: retry next round.
           if (name === 'ResourceNotFoundException') return;
-          const again = this.pending.get(entry.tableName) ?? { tableName: entry.tableName, read: 0, write: 0 };
+          const again = this.pending.get(entry.tenantId) ?? { tenantId: entry.tenantId, read: 0, write: 0 };
           again.read += entry.read;
           again.write += entry.write;
-          this.pending.set(entry.tableName, again);
-          this.logger.warn(`capacity for ${entry.tableName} not recorded yet (${name}); will retry`);
+          this.pending.set(entry.tenantId, again);
+          this.logger.warn(`capacity for tenant ${entry.tenantId} not recorded yet (${name}); will retry`);
         }
       }),
     );

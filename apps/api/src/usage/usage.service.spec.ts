@@ -1,4 +1,4 @@
-import { summarizeUsage, USAGE_TOP_USERS } from './usage.reader';
+import { summarizeUsage, USAGE_TOP_USERS } from './usage.service';
 
 describe('summarizeUsage', () => {
   it('lists the users with the most tokens first, at most USAGE_TOP_USERS of them', () => {

@@ -1,33 +1,21 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { TenantKeys } from '@lib/dynamo';
-import type { UsageDto } from '../tenants/dto/tenant.dto';
+import { Injectable } from '@nestjs/common';
+import type { UsageDto } from './dto/usage.dto';
+import { UsageRepository } from './usage.repository';
 
 const num = (v: unknown) => (typeof v === 'number' ? v : 0);
 
 /** `byUser` lists this many users, those with the most tokens (the schema's maxItems). */
 export const USAGE_TOP_USERS = 100;
 
-/**
- * A month's usage of one tenant table: the `USAGE#<month>` partition holds `TOTAL` (tokens, requests,
- * consumed capacity) and one `USER#<id>` item per user. Pages of 1 000 items, all pages read.
- */
-export async function readUsage(doc: DynamoDBDocumentClient, tableName: string, month: string): Promise<UsageDto> {
-  const items: Array<Record<string, unknown>> = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await doc.send(
-      new QueryCommand({
-        TableName: tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': TenantKeys.usage(month, 'TOTAL').pk },
-        ExclusiveStartKey: start,
-        Limit: 1000,
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return summarizeUsage(month, items);
+/** The current tenant's usage: tokens, requests, per-user figures and DynamoDB consumed capacity. */
+@Injectable()
+export class UsageService {
+  constructor(private readonly repository: UsageRepository) {}
+
+  /** A month's usage of the tenant in context (operators enter the tenant first: `RequestContext.runWithTenant`). */
+  async month(month: string): Promise<UsageDto> {
+    return summarizeUsage(month, await this.repository.month(month));
+  }
 }
 
 /** The usage items of a month as the API shows them: totals, and the top users by tokens. */

@@ -10,5 +10,6 @@ import { MessagesService } from './messages.service';
 @Module({
   controllers: [ChatsController],
   providers: [ChatsRepository, ChatsService, IdempotencyRepository, LlmRegistry, MessageRateLimiter, MessagesService],
+  exports: [ChatsService],
 })
 export class ChatsModule {}

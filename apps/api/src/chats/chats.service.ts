@@ -174,4 +174,17 @@ export class ChatsService {
         page.more && last && ownerId ? this.cursors.encode({ sk: last.sk }, binding, { owner: ownerId }) : null,
     };
   }
+
+  /**
+   * Deletes every chat `ownerId` owns, with all of its messages (expired ones too), when the user is deleted.
+   * Page by page of the owner's list (gsi1); a deleted chat's key still marks where the next page starts.
+   */
+  async deleteAllOwnedBy(ownerId: string): Promise<void> {
+    let page = await this.repository.listByOwner(ownerId, 100, undefined);
+    for (;;) {
+      for (const chat of page.items) await this.repository.delete(chat.id);
+      if (!page.lastKey) return;
+      page = await this.repository.listByOwner(ownerId, 100, page.lastKey);
+    }
+  }
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ChatsModule } from '../chats/chats.module';
 import { RolesModule } from '../roles/roles.module';
 import { UserCache } from './user.cache';
 import { UsersController } from './users.controller';
@@ -6,7 +7,7 @@ import { UsersRepository } from './users.repository';
 import { UsersService } from './users.service';
 
 @Module({
-  imports: [RolesModule],
+  imports: [RolesModule, ChatsModule],
   controllers: [UsersController],
   providers: [UsersRepository, UserCache, UsersService],
   exports: [UsersRepository, UserCache],

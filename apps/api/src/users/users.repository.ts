@@ -134,33 +134,6 @@ export class UsersRepository extends TenantRepository {
     return result;
   }
 
-  /** Ids of the chats a user owns (gsi1 `USER#<id>#CHATS`), for deleting them with the user. */
-  async chatIdsOf(userId: string): Promise<string[]> {
-    const ids: string[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :p',
-          ExpressionAttributeValues: { ':p': TenantKeys.chatIndex(userId, '', '').gsi1pk },
-          ProjectionExpression: 'pk',
-          ExclusiveStartKey: start,
-          Limit: 100,
-        }),
-      );
-      ids.push(...(page.Items ?? []).map((i) => String(i.pk).slice('CHAT#'.length)));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return ids;
-  }
-
-  /** Deletes a chat and all of its messages (one partition). */
-  async deleteChat(chatId: string): Promise<void> {
-    await this.deletePartition(TenantKeys.chat(chatId).pk);
-  }
-
   private counter(c: RoleCounterChange): TransactItem {
     const values: Record<string, number> = { ':a': c.assigned, ':e': c.enabled };
     let condition = 'attribute_exists(pk)';

@@ -4,6 +4,7 @@ import { type CursorBinding, CursorCodec } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext } from '@lib/tenancy';
 import { ulid } from 'ulid';
+import { ChatsService } from '../chats/chats.service';
 import type { PageQuery } from '../common/pagination';
 import type { RoleRecord } from '../roles/role.types';
 import { RolesCache } from '../roles/roles.cache';
@@ -38,6 +39,7 @@ export class UsersService {
     private readonly roles: RolesCache,
     private readonly hasher: PasswordHasher,
     private readonly cursors: CursorCodec,
+    private readonly chats: ChatsService,
   ) {}
 
   async list(caller: Caller, query: PageQuery): Promise<UserPageDto> {
@@ -109,7 +111,7 @@ export class UsersService {
       if (result === 'version') continue;
       this.check(result);
       this.cache.invalidate(id);
-      for (const chatId of await this.repository.chatIdsOf(id)) await this.repository.deleteChat(chatId);
+      await this.chats.deleteAllOwnedBy(id);
       return;
     }
     throw new DomainError('conflict', 'the user is being changed concurrently; retry');

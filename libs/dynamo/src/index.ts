@@ -10,3 +10,4 @@ export * from './control-table';
 export * from './tenant-keys';
 export * from './fault-injection';
 export * from './transact';
+export * from './optimistic';

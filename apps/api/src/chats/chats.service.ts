@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { assertChatAccess } from '@lib/auth';
-import { type CursorBinding, CursorCodec } from '@lib/dynamo';
+import { type CursorBinding, CursorCodec, RETRY, retryOptimistic } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext } from '@lib/tenancy';
 import { createHash } from 'node:crypto';
@@ -121,19 +121,24 @@ export class ChatsService {
     return chat;
   }
 
+  /** Renames or re-prompts at the version read; without If-Match a concurrent change is retried on the new one. */
   async update(caller: Caller, id: string, dto: UpdateChatDto, ifMatch: number | undefined): Promise<ChatRecord> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const chat = await this.get(caller, id, 'write');
-      if (ifMatch !== undefined && chat.version !== ifMatch)
-        throw new DomainError('precondition_failed', 'the chat was changed since you read it');
-      const changes: Partial<ChatRecord> = {};
-      if (dto.title !== undefined) changes.title = dto.title.trim() || chat.title;
-      if (dto.systemPrompt !== undefined) changes.systemPrompt = dto.systemPrompt;
-      const updated = await this.repository.update(chat, changes, new Date().toISOString());
-      if (updated) return updated;
-      if (ifMatch !== undefined) throw new DomainError('precondition_failed', 'the chat was changed since you read it');
-    }
-    throw new DomainError('conflict', 'the chat is being changed concurrently; retry');
+    return retryOptimistic(
+      async () => {
+        const chat = await this.get(caller, id, 'write');
+        if (ifMatch !== undefined && chat.version !== ifMatch)
+          throw new DomainError('precondition_failed', 'the chat was changed since you read it');
+        const changes: Partial<ChatRecord> = {};
+        if (dto.title !== undefined) changes.title = dto.title.trim() || chat.title;
+        if (dto.systemPrompt !== undefined) changes.systemPrompt = dto.systemPrompt;
+        const updated = await this.repository.update(chat, changes, new Date().toISOString());
+        if (updated) return updated;
+        if (ifMatch !== undefined)
+          throw new DomainError('precondition_failed', 'the chat was changed since you read it');
+        return RETRY;
+      },
+      { conflict: 'the chat is being changed concurrently; retry' },
+    );
   }
 
   async delete(caller: Caller, id: string): Promise<void> {

@@ -136,8 +136,11 @@ export class RolesRepository extends TenantRepository {
     return result === 'name_taken' && !renamed ? 'conflict' : result;
   }
 
-  /** Deletes a custom role that no user holds, at the version read (its permissions as checked), with its name marker. */
-  async delete(role: RoleRecord): Promise<boolean> {
+  /**
+   * Deletes a custom role that no user holds, at the version read (its permissions as checked), with its name
+   * marker. `conflict`: the role changed, was assigned or is gone since it was read.
+   */
+  async delete(role: RoleRecord): Promise<Exclude<RoleWriteResult, 'name_taken'>> {
     try {
       await this.doc.send(
         new TransactWriteCommand({
@@ -157,9 +160,9 @@ export class RolesRepository extends TenantRepository {
           ],
         }),
       );
-      return true;
+      return 'ok';
     } catch (error) {
-      if (isTransactionCanceled(error) || isConditionalCheckFailed(error)) return false;
+      if (isTransactionCanceled(error) || isConditionalCheckFailed(error)) return 'conflict';
       throw error;
     }
   }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Permission, PERMISSION_DESCRIPTIONS } from '@lib/auth';
+import { RETRY, retryOptimistic } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import { ulid } from 'ulid';
@@ -88,17 +89,11 @@ export class RolesService {
     return role;
   }
 
+  /** Changes a custom role at the version read; without If-Match a concurrent change is retried on the new one. */
   async update(caller: Caller, id: string, dto: UpdateRoleDto, ifMatch: number | undefined): Promise<RoleRecord> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.updateOnce(caller, id, dto, ifMatch);
-      } catch (error) {
-        // Without If-Match, a concurrent change is retried on the new version (a few times).
-        const raced =
-          error instanceof DomainError && error.code === 'conflict' && error.message.includes('concurrently');
-        if (!raced || ifMatch !== undefined || attempt >= 3) throw error;
-      }
-    }
+    return retryOptimistic(() => this.updateOnce(caller, id, dto, ifMatch), {
+      conflict: 'the role was changed concurrently; retry',
+    });
   }
 
   private async updateOnce(
@@ -106,7 +101,7 @@ export class RolesService {
     id: string,
     dto: UpdateRoleDto,
     ifMatch: number | undefined,
-  ): Promise<RoleRecord> {
+  ): Promise<RoleRecord | typeof RETRY> {
     const current = await this.get(id);
     if (current.builtIn) throw new DomainError('forbidden', 'built-in roles cannot be changed');
     if (ifMatch !== undefined && ifMatch !== current.version)
@@ -125,22 +120,24 @@ export class RolesService {
     if (result === 'name_taken') throw new DomainError('conflict', 'role name taken');
     if (result === 'conflict') {
       if (ifMatch !== undefined) throw new DomainError('precondition_failed', 'the role was changed since you read it');
-      throw new DomainError('conflict', 'the role was changed concurrently; retry');
+      return RETRY;
     }
     this.cache.invalidate();
     return { ...current, ...next, version: current.version + 1 };
   }
 
   async delete(caller: Caller, id: string): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const role = await this.get(id);
-      if (role.builtIn) throw new DomainError('forbidden', 'built-in roles cannot be deleted');
-      assertMayChangeRole(caller, role.permissions);
-      if ((role.assignedCount ?? 0) > 0) throw new DomainError('conflict', 'the role is still assigned to users');
-      if (await this.repository.delete(role)) break;
-      // Changed or assigned since it was read: the next round checks the new version.
-      if (attempt >= 3) throw new DomainError('conflict', 'the role was changed concurrently; retry');
-    }
+    await retryOptimistic(
+      async () => {
+        const role = await this.get(id);
+        if (role.builtIn) throw new DomainError('forbidden', 'built-in roles cannot be deleted');
+        assertMayChangeRole(caller, role.permissions);
+        if ((role.assignedCount ?? 0) > 0) throw new DomainError('conflict', 'the role is still assigned to users');
+        // Changed or assigned since it was read: the next round checks the new version.
+        return (await this.repository.delete(role)) === 'conflict' ? RETRY : undefined;
+      },
+      { conflict: 'the role was changed concurrently; retry' },
+    );
     this.cache.invalidate();
   }
 }

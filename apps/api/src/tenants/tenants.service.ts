@@ -8,6 +8,8 @@ import {
   type TenantSettings,
   tenantTableName,
   ControlKeys,
+  RETRY,
+  retryOptimistic,
 } from '@lib/dynamo';
 import { DomainError, ULID_PATTERN } from '@lib/observability';
 import { RequestContext, TenantRegistry, toResolvedTenant } from '@lib/tenancy';
@@ -182,31 +184,34 @@ export class TenantsService implements BeforeApplicationShutdown {
 
   /** Name, status (active ⇄ suspended) and settings, under optimistic locking (If-Match or the read version). */
   async update(id: string, dto: UpdateTenantDto, ifMatch: number | undefined): Promise<TenantAttributes> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await this.get(id);
-      if (ifMatch !== undefined && current.version !== ifMatch)
-        throw new DomainError('precondition_failed', 'the tenant was changed since you read it');
-      if (dto.status && !['active', 'suspended'].includes(current.status)) {
-        throw new DomainError('conflict', `a ${current.status} tenant cannot be made ${dto.status}`);
-      }
-      const changes: Partial<TenantAttributes> = {};
-      if (dto.name !== undefined) changes.name = dto.name.trim();
-      if (dto.status !== undefined) changes.status = dto.status;
-      if (dto.settings !== undefined) changes.settings = mergeSettings(current.settings, dto.settings);
-      const updated = await this.repository.update(id, changes, {
-        expectedVersion: current.version,
-        fromStatuses: dto.status ? ['active', 'suspended'] : undefined,
-      });
-      if (updated) {
-        this.registry.remember(updated);
-        if (dto.status && dto.status !== current.status)
-          this.logger.log(`tenant ${updated.slug} (${id}) ${dto.status}`);
-        return updated;
-      }
-      if (ifMatch !== undefined)
-        throw new DomainError('precondition_failed', 'the tenant was changed since you read it');
-    }
-    throw new DomainError('conflict', 'the tenant is being changed concurrently; retry');
+    return retryOptimistic(
+      async () => {
+        const current = await this.get(id);
+        if (ifMatch !== undefined && current.version !== ifMatch)
+          throw new DomainError('precondition_failed', 'the tenant was changed since you read it');
+        if (dto.status && !['active', 'suspended'].includes(current.status)) {
+          throw new DomainError('conflict', `a ${current.status} tenant cannot be made ${dto.status}`);
+        }
+        const changes: Partial<TenantAttributes> = {};
+        if (dto.name !== undefined) changes.name = dto.name.trim();
+        if (dto.status !== undefined) changes.status = dto.status;
+        if (dto.settings !== undefined) changes.settings = mergeSettings(current.settings, dto.settings);
+        const updated = await this.repository.update(id, changes, {
+          expectedVersion: current.version,
+          fromStatuses: dto.status ? ['active', 'suspended'] : undefined,
+        });
+        if (updated) {
+          this.registry.remember(updated);
+          if (dto.status && dto.status !== current.status)
+            this.logger.log(`tenant ${updated.slug} (${id}) ${dto.status}`);
+          return updated;
+        }
+        if (ifMatch !== undefined)
+          throw new DomainError('precondition_failed', 'the tenant was changed since you read it');
+        return RETRY;
+      },
+      { conflict: 'the tenant is being changed concurrently; retry' },
+    );
   }
 
   /** Marks the tenant deleting and drops its table in the background; deleting twice is not an error. */

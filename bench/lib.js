@@ -5,8 +5,9 @@
  *    Ctrl-C/SIGTERM, and the run's time budget (`run(main, budgetMs)` wires all of it);
  *  - DynamoDB Local and the built API as children (`startLocal`, `startApi`), only 127.0.0.1;
  *  - autocannon windows with sub-millisecond latencies from every response (`cannon`);
- *  - statistics and table formatting, /proc readers (CPU, RSS), a Prometheus scrape of the API's DynamoDB call
- *    counters, and an access-token minter that matches the API's HS256 tokens.
+ *  - statistics and table formatting, /proc readers (CPU, RSS), Prometheus scrapes of the API's DynamoDB call
+ *    counters (and of the change feed's own share of them), and an access-token minter that matches the API's
+ *    HS256 tokens.
  * Convention: stdout carries the results (what bench/run-all.js records), stderr the progress.
  */
 const { spawn, fork, execFileSync } = require('node:child_process');
@@ -325,6 +326,29 @@ async function dynamoStats(apiInfo) {
   }
   return stats;
 }
+/**
+ * From one scrape of the API's /metrics: its DynamoDB calls so far by operation (`byOp`) and in all (`calls`),
+ * how many of them were the change feed's own polling (`feed`, change_feed_queries_total: those Queries are in
+ * dynamodb_request_duration_seconds too, so what requests cost is `calls - feed`), the change records the feed
+ * has applied by kind (`applied`), and the V8 heap used in MiB (`heapMiB`).
+ */
+async function feedStats(apiInfo) {
+  const text = await metricsText(apiInfo);
+  const byOp = {};
+  for (const m of text.matchAll(/^dynamodb_request_duration_seconds_count\{operation="(\w+)"\} ([\d.e+-]+)/gm))
+    byOp[m[1]] = Number(m[2]);
+  const applied = {};
+  for (const m of text.matchAll(/^change_feed_records_applied_total\{kind="(\w+)"\} ([\d.e+-]+)/gm))
+    applied[m[1]] = Number(m[2]);
+  const value = (name) => Number(new RegExp(`^${name} ([\\d.e+-]+)`, 'm').exec(text)?.[1] ?? NaN);
+  return {
+    byOp,
+    calls: Object.values(byOp).reduce((a, b) => a + b, 0),
+    feed: value('change_feed_queries_total'),
+    applied,
+    heapMiB: value('nodejs_heap_size_used_bytes') / 2 ** 20,
+  };
+}
 /** Calls per DynamoDB operation so far: `{ op: count }`. */
 async function dynamoCalls(apiInfo) {
   return Object.fromEntries(Object.entries(await dynamoStats(apiInfo)).map(([op, s]) => [op, s.count]));
@@ -447,6 +471,7 @@ module.exports = {
   claimsOf,
   metricsText,
   dynamoStats,
+  feedStats,
   dynamoCalls,
   diffCounts,
   ulidLike,

@@ -6,6 +6,15 @@ import type { UserRecord } from './user.types';
 
 export type UserWriteResult = 'ok' | 'email_taken' | 'role_missing' | 'last_owner' | 'version';
 
+/**
+ * One item of a user transaction with what its condition's refusal means, set where the item is built (an item
+ * without a condition has none), so that a cancelled transaction is read by the failed item's index alone.
+ */
+interface Step {
+  item: TransactItem;
+  refused?: Exclude<UserWriteResult, 'ok'>;
+}
+
 export interface RoleCounterChange {
   roleId: string;
   assigned: number;
@@ -25,8 +34,8 @@ export class UsersRepository extends TenantRepository {
   }
 
   /** The change record of a write that alters the user's access: other instances drop their cached copy. */
-  private changed(userId: string): TransactItem {
-    return this.feed.entry({ kind: 'user', tenantId: this.tenant.id, id: userId });
+  private changed(userId: string): Step {
+    return { item: this.feed.entry({ kind: 'user', tenantId: this.tenant.id, id: userId }) };
   }
 
   async get(id: string): Promise<UserRecord | undefined> {
@@ -61,26 +70,32 @@ export class UsersRepository extends TenantRepository {
 
   /** The user, its email marker and its roles' counters, in one transaction. */
   async create(user: UserRecord): Promise<UserWriteResult> {
-    const items: TransactItem[] = [
+    return this.transact([
       {
-        Put: {
-          TableName: this.tableName,
-          Item: { ...TenantKeys.user(user.id), ...TenantKeys.userIndex(user.createdAt, user.id), ...user },
-          ConditionExpression: 'attribute_not_exists(pk)',
+        item: {
+          Put: {
+            TableName: this.tableName,
+            Item: { ...TenantKeys.user(user.id), ...TenantKeys.userIndex(user.createdAt, user.id), ...user },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
         },
+        // The id is a new ULID: taken only if this very write already happened.
+        refused: 'version',
       },
       {
-        Put: {
-          TableName: this.tableName,
-          Item: { ...TenantKeys.email(user.email), ownerId: user.id, createdAt: user.createdAt },
-          ConditionExpression: 'attribute_not_exists(pk)',
+        item: {
+          Put: {
+            TableName: this.tableName,
+            Item: { ...TenantKeys.email(user.email), ownerId: user.id, createdAt: user.createdAt },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
         },
+        refused: 'email_taken',
       },
       ...user.roleIds.map((roleId) =>
         this.counter({ roleId, assigned: 1, enabled: user.disabled ? 0 : 1, keepOneEnabled: false }),
       ),
-    ];
-    return this.transact(items);
+    ]);
   }
 
   /** Applies `changes` at the user's current version, with the role counter changes they imply. */
@@ -99,14 +114,17 @@ export class UsersRepository extends TenantRepository {
     });
     return this.transact([
       {
-        Update: {
-          TableName: this.tableName,
-          Key: TenantKeys.user(current.id),
-          UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
-          ConditionExpression: '#version = :v',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+        item: {
+          Update: {
+            TableName: this.tableName,
+            Key: TenantKeys.user(current.id),
+            UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
+            ConditionExpression: '#version = :v',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          },
         },
+        refused: 'version',
       },
       ...counters.filter((c) => c.assigned !== 0 || c.enabled !== 0).map((c) => this.counter(c)),
       this.changed(current.id),
@@ -117,15 +135,18 @@ export class UsersRepository extends TenantRepository {
   async delete(current: UserRecord, counters: RoleCounterChange[]): Promise<UserWriteResult> {
     const result = await this.transact([
       {
-        Delete: {
-          TableName: this.tableName,
-          Key: TenantKeys.user(current.id),
-          ConditionExpression: '#version = :v',
-          ExpressionAttributeNames: { '#version': 'version' },
-          ExpressionAttributeValues: { ':v': current.version },
+        item: {
+          Delete: {
+            TableName: this.tableName,
+            Key: TenantKeys.user(current.id),
+            ConditionExpression: '#version = :v',
+            ExpressionAttributeNames: { '#version': 'version' },
+            ExpressionAttributeValues: { ':v': current.version },
+          },
         },
+        refused: 'version',
       },
-      { Delete: { TableName: this.tableName, Key: TenantKeys.email(current.email) } },
+      { item: { Delete: { TableName: this.tableName, Key: TenantKeys.email(current.email) } } },
       ...counters.map((c) => this.counter(c)),
       this.changed(current.id),
     ]);
@@ -134,7 +155,8 @@ export class UsersRepository extends TenantRepository {
     return result;
   }
 
-  private counter(c: RoleCounterChange): TransactItem {
+  /** A role's counters move; refused when the role is gone, or (keepOneEnabled) its last enabled holder leaves. */
+  private counter(c: RoleCounterChange): Step {
     const values: Record<string, number> = { ':a': c.assigned, ':e': c.enabled };
     let condition = 'attribute_exists(pk)';
     if (c.keepOneEnabled) {
@@ -142,27 +164,26 @@ export class UsersRepository extends TenantRepository {
       values[':one'] = 1;
     }
     return {
-      Update: {
-        TableName: this.tableName,
-        Key: TenantKeys.role(c.roleId),
-        UpdateExpression: 'ADD assignedCount :a, enabledCount :e',
-        ConditionExpression: condition,
-        ExpressionAttributeValues: values,
+      item: {
+        Update: {
+          TableName: this.tableName,
+          Key: TenantKeys.role(c.roleId),
+          UpdateExpression: 'ADD assignedCount :a, enabledCount :e',
+          ConditionExpression: condition,
+          ExpressionAttributeValues: values,
+        },
       },
+      refused: c.keepOneEnabled ? 'last_owner' : 'role_missing',
     };
   }
 
-  /** Runs a transaction and names the first failed condition: the email marker, a role, or the user's version. */
-  private async transact(items: TransactItem[]): Promise<UserWriteResult> {
-    const codes = await this.transactWrite(items);
+  /**
+   * Runs the steps as one transaction; when it is cancelled, the first failed condition's step says what it
+   * means. A cancellation with no failed condition reads as a concurrent change of the user ('version').
+   */
+  private async transact(steps: Step[]): Promise<UserWriteResult> {
+    const codes = await this.transactWrite(steps.map((s) => s.item));
     if (!codes) return 'ok';
-    const item = items[codes.indexOf('ConditionalCheckFailed')];
-    const key = String(item?.Put?.Item?.pk ?? item?.Update?.Key?.pk ?? item?.Delete?.Key?.pk ?? '');
-    if (key.startsWith('EMAIL#')) return 'email_taken';
-    if (key.startsWith('ROLE#')) {
-      const keep = item?.Update?.ConditionExpression?.includes('enabledCount >');
-      return keep ? 'last_owner' : 'role_missing';
-    }
-    return 'version';
+    return steps[codes.indexOf('ConditionalCheckFailed')]?.refused ?? 'version';
   }
 }

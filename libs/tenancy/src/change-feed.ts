@@ -29,6 +29,10 @@ const RECORD_TTL_SECONDS = 86_400;
 /** The smallest ULID of a millisecond: its time and a zero random part. */
 const firstUlidAt = (ms: number) => `${encodeTime(ms, 10)}0000000000000000`;
 const hourOf = (ms: number) => new Date(ms).toISOString().slice(0, 13);
+const HOUR_MS = 3_600_000;
+const floorHour = (ms: number) => ms - (ms % HOUR_MS);
+/** Records live a day (TTL); a gap longer than that, less an hour of margin, may have lost some. */
+const UNCOVERABLE_GAP_MS = RECORD_TTL_SECONDS * 1000 - HOUR_MS;
 
 /**
  * The change feed: every write that changes who may do what also writes a small record here, in the same
@@ -53,6 +57,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   private stopped = false;
   /** Start of the last poll that succeeded: every change committed before it has been applied. */
   private coveredUntil = Number.NEGATIVE_INFINITY;
+  /** Entries loaded before this are never trusted again (a feed gap that could not be covered). */
+  private untrustedBefore = Number.NEGATIVE_INFINITY;
   private lastPollStart: number | undefined;
   private failingSince: number | undefined;
   private readonly polls: Counter<'outcome'>;
@@ -60,7 +66,10 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly applies: Counter<'kind'>;
   private readonly lag: Gauge;
 
-  /** The writer's clock (epoch ms) used to time and place new records; replaceable to test clock skew. */
+  /**
+   * This instance's clock (epoch ms): times and places the records it writes, and times its polls. Replaceable,
+   * to test writers whose clocks differ and long pauses.
+   */
   clock: () => number = Date.now;
 
   constructor(
@@ -90,7 +99,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
       name: 'change_feed_lag_seconds',
       help: 'Age of the start of the last successful change-feed poll',
       registers: [metrics.registry],
-      collect: () => this.lag.set(Number.isFinite(this.coveredUntil) ? (Date.now() - this.coveredUntil) / 1000 : -1),
+      collect: () => this.lag.set(Number.isFinite(this.coveredUntil) ? (this.clock() - this.coveredUntil) / 1000 : -1),
     });
   }
 
@@ -122,13 +131,14 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
    * younger than the revocation bound, or the feed has been read up to within the bound.
    */
   trusts(loadedAt: number): boolean {
-    const horizon = Date.now() - this.config.changeFeed.revocationBoundMs;
+    if (loadedAt < this.untrustedBefore) return false;
+    const horizon = this.clock() - this.config.changeFeed.revocationBoundMs;
     return loadedAt >= horizon || this.coveredUntil >= horizon;
   }
 
   onApplicationBootstrap(): void {
     if (!this.config.changeFeed.follow) return;
-    this.lastPollStart = Date.now();
+    this.lastPollStart = this.clock();
     this.schedule(0);
   }
 
@@ -137,14 +147,24 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  /** One poll: reads every record since the previous poll's start minus the overlap, applies the new ones. */
+  /**
+   * One poll: reads every record since the previous successful poll's start minus the overlap, hour partition by
+   * hour partition (all of them, after a long gap), and applies the new ones. A gap longer than records are kept
+   * cannot be covered: every entry loaded before it is then distrusted (re-read before use).
+   */
   async poll(): Promise<void> {
-    const started = Date.now();
+    const started = this.clock();
     const { overlapMs } = this.config.changeFeed;
-    const from = (this.lastPollStart ?? started) - overlapMs;
+    let from = (this.lastPollStart ?? started) - overlapMs;
+    if (started - from > UNCOVERABLE_GAP_MS) {
+      this.logger.warn(`change feed not read for ${Math.round((started - from) / 60_000)} min: caches re-read`);
+      this.untrustedBefore = started;
+      from = started - overlapMs;
+    }
     // A writer's clock may be ahead: its records can sit in the next hour's partition already.
-    const hours = new Set([hourOf(from), hourOf(started), hourOf(started + overlapMs)]);
-    for (const hour of [...hours].sort()) await this.readHour(hour, firstUlidAt(from));
+    for (let hour = floorHour(from); hour <= started + overlapMs; hour += HOUR_MS) {
+      await this.readHour(hourOf(hour), firstUlidAt(from));
+    }
     for (const [id, at] of this.applied) if (at < from) this.applied.delete(id);
     this.lastPollStart = started;
     this.coveredUntil = started;

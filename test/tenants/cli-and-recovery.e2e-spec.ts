@@ -130,7 +130,7 @@ describe('tenants CLI, crash recovery and migrations', () => {
     const slug = uniqueSlug(`kill-${step}`);
     const email = `boss@${slug}.test`;
     const killed = await cli(['tenants:create', '--name', 'Killed Co', '--slug', slug, '--admin-email', email], {
-      TEST_CRASH_AFTER_PROVISION_STEP: step,
+      TEST_CRASH_POINT: `after-tenant-${step}`,
     });
     expect(killed.signal).toBe('SIGKILL');
     const half = await tenantBySlug(slug);
@@ -154,7 +154,7 @@ describe('tenants CLI, crash recovery and migrations', () => {
     const killed = await cli(
       ['tenants:create', '--name', 'Boot Co', '--slug', slug, '--admin-email', `boss@${slug}.test`],
       {
-        TEST_CRASH_AFTER_PROVISION_STEP: 'roles',
+        TEST_CRASH_POINT: 'after-tenant-roles',
       },
     );
     expect(killed.signal).toBe('SIGKILL');

@@ -1,3 +1,4 @@
+import type { CrashPoint } from './fault-hooks';
 import type { FaultRule } from './fault-rules';
 import type { KeyObject } from 'node:crypto';
 
@@ -96,6 +97,8 @@ export class AppConfig {
   changeFeed!: { follow: boolean; pollMs: number; overlapMs: number; revocationBoundMs: number };
   /** Caches on the request path: sizes (LRU) and the safety lifetime of an entry the feed never named. */
   caches!: { lifetimeMs: number; tenants: number; users: number; roles: number; operators: number };
+  /** Test-only: the crash point where the process dies (TEST_CRASH_POINT; refused outside NODE_ENV=test). */
+  crashPoint!: CrashPoint | undefined;
   /** Secrets generated for development that should be printed once (empty otherwise). */
   generatedNotices!: string[];
 }

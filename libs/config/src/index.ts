@@ -4,3 +4,4 @@ export * from './config.module';
 export * from './duration';
 export * from './load-config';
 export * from './fault-rules';
+export * from './fault-hooks';

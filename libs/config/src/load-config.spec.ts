@@ -70,10 +70,29 @@ describe('loadConfig', () => {
     ['SHUTDOWN_DRAIN_MS', { SHUTDOWN_GRACE_MS: '5000', SHUTDOWN_DRAIN_MS: '6000' }],
     ['REFRESH_REUSE_GRACE', { REFRESH_REUSE_GRACE: 'a while' }],
     ['REFRESH_REUSE_GRACE', { REFRESH_REUSE_GRACE: '2m' }],
+    ['TEST_CRASH_POINT', { TEST_CRASH_POINT: 'after-everything' }],
   ])('names %s when it is bad', (variable, env) => {
     const error = errorOf({ ...base, ...env });
     expect(error.variable).toBe(variable);
     expect(error.message.startsWith(`${variable}: `)).toBe(true);
+  });
+
+  it.each([
+    ['TEST_CRASH_POINT', 'after-user-message'],
+    ['DYNAMODB_FAULTS', 'GetItem=ThrottlingException'],
+  ])('refuses the test-only %s outside NODE_ENV=test', (variable, value) => {
+    for (const NODE_ENV of ['development', 'production']) {
+      const error = errorOf({ ...base, NODE_ENV, [variable]: value });
+      expect(error.variable).toBe(variable);
+      expect(error.message).toContain('test-only');
+    }
+  });
+
+  it('arms a crash point under NODE_ENV=test only when one is named', () => {
+    expect(loadConfig(base, tmpdir()).crashPoint).toBeUndefined();
+    expect(loadConfig({ ...base, TEST_CRASH_POINT: 'after-tenant-table' }, tmpdir()).crashPoint).toBe(
+      'after-tenant-table',
+    );
   });
 
   it('requires secrets and the bootstrap operator in production', () => {

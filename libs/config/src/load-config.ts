@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { AppConfig, type JwtSettings, type NodeEnv } from './app-config';
 import { ConfigError } from './config.errors';
+import { CRASH_POINTS } from './fault-hooks';
 import { type FaultRule, parseFaultRules } from './fault-rules';
 import { parseDurationSeconds } from './duration';
 
@@ -39,6 +40,7 @@ const schema = z.object({
   DYNAMODB_CONNECT_TIMEOUT_MS: int(50, 60_000).default(1000),
   DYNAMODB_MAX_ATTEMPTS: int(1, 10).default(3),
   DYNAMODB_FAULTS: z.string().optional(),
+  TEST_CRASH_POINT: z.enum(CRASH_POINTS).optional(),
   JWT_SECRET: secret.optional(),
   JWT_PRIVATE_KEY: z.string().optional(),
   JWT_PUBLIC_KEY: z.string().optional(),
@@ -201,6 +203,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
   } catch (error) {
     throw new ConfigError('DYNAMODB_FAULTS', (error as Error).message);
   }
+  if (raw.TEST_CRASH_POINT && nodeEnv !== 'test') {
+    throw new ConfigError('TEST_CRASH_POINT', 'is a test-only setting (NODE_ENV=test)');
+  }
   if (isProduction && !raw.JWT_SECRET && !raw.JWT_PRIVATE_KEY) {
     throw new ConfigError('JWT_SECRET', 'is required in production (or JWT_PRIVATE_KEY/JWT_PUBLIC_KEY)');
   }
@@ -315,6 +320,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       roles: raw.ROLES_CACHE_MAX,
       operators: raw.OPERATOR_CACHE_MAX,
     },
+    crashPoint: raw.TEST_CRASH_POINT,
     generatedNotices: notices,
   } satisfies AppConfig);
   return config;

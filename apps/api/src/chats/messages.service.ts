@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AppConfig } from '@lib/config';
+import { AppConfig, FaultHooks } from '@lib/config';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext } from '@lib/tenancy';
 import { LRUCache } from 'lru-cache';
@@ -51,6 +51,7 @@ export class MessagesService {
     private readonly limiter: MessageRateLimiter,
     private readonly llm: LlmRegistry,
     private readonly config: AppConfig,
+    private readonly faults: FaultHooks,
   ) {}
 
   /**
@@ -205,9 +206,8 @@ export class MessagesService {
         if (!(await this.repository.append(chat, userMessage, undefined, recorded))) {
           throw new DomainError('not_found', 'chat not found');
         }
-        // Test-only (NODE_ENV=test): the process dies here, after the write and before any response.
-        if (this.config.nodeEnv === 'test' && process.env.TEST_CRASH_POINT === 'after-user-message')
-          process.kill(process.pid, 'SIGKILL');
+        // Stored, nothing answered yet: a crash here leaves the message and the Idempotency-Key's lease behind.
+        this.faults.reached('after-user-message');
       }
       sink.onUserMessage(toMessageDto(userMessage));
 

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AppConfig } from '@lib/config';
+import { FaultHooks } from '@lib/config';
 import { isDynamoUnavailable, TableManager, type TenantAttributes, tenantTableSpec } from '@lib/dynamo';
 import { TenantRegistry } from '@lib/tenancy';
 import { LATEST_SCHEMA_VERSION, TENANT_MIGRATIONS } from './tenant-migrations';
@@ -45,14 +45,12 @@ export class TenantProvisioner {
     private readonly tables: TableManager,
     private readonly seeder: TenantSeeder,
     private readonly registry: TenantRegistry,
-    private readonly config: AppConfig,
+    private readonly faults: FaultHooks,
   ) {}
 
-  /** Test-only crash points (NODE_ENV=test): the process dies right after `step`, as a kill would. */
-  crashPoint(step: ProvisionStep): void {
-    if (this.config.nodeEnv === 'test' && process.env.TEST_CRASH_AFTER_PROVISION_STEP === step) {
-      process.kill(process.pid, 'SIGKILL');
-    }
+  /** Each step is a crash point: the run may end right after it, to be finished by the next. */
+  stepDone(step: ProvisionStep): void {
+    this.faults.reached(`after-tenant-${step}`);
   }
 
   /**
@@ -72,13 +70,13 @@ export class TenantProvisioner {
     if (tenant.status !== 'provisioning') return tenant;
     try {
       await this.tables.ensureTable(tenantTableSpec(tenant.tableName, tenant.id, tenant.schemaVersion));
-      this.crashPoint('table');
+      this.stepDone('table');
       const roles = await this.seeder.seedRoles(tenant.tableName);
-      this.crashPoint('roles');
+      this.stepDone('roles');
       if (tenant.pendingAdmin) {
         await this.seeder.createAdmin(tenant.tableName, tenant.pendingAdmin, roles.get('owner') as string);
       }
-      this.crashPoint('admin');
+      this.stepDone('admin');
       const active = await this.repository.update(tenantId, { status: 'active' }, { fromStatuses: ['provisioning'] }, [
         'pendingAdmin',
         'failureReason',

@@ -154,7 +154,7 @@ export class TenantsService implements BeforeApplicationShutdown {
       version: 1,
     };
     if (!(await this.repository.createWithSlug(record))) throw new DomainError('conflict', 'slug already taken');
-    this.provisioner.crashPoint('record');
+    this.provisioner.stepDone('record');
     const run = this.track(this.provisioner.provision(id));
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), PROVISION_WAIT_MS).unref());
     const outcome = await Promise.race([run, timeout]);

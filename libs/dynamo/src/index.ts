@@ -7,7 +7,7 @@ export * from './table-definitions';
 export * from './table-manager';
 export * from './table-names';
 export * from './control-table';
-export * from './tenant-keys';
+export * from './tenant-entities';
 export * from './fault-injection';
 export * from './transact';
 export * from './optimistic';

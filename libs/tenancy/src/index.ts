@@ -5,3 +5,4 @@ export * from './tenant-registry';
 export * from './tenant-repository.base';
 export * from './feed-cache';
 export * from './change-feed';
+export * from './data/tenant-table';

@@ -8,6 +8,7 @@ import {
 import { type TransactItem, transactWrite } from '@lib/dynamo';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoClients, QueryPage } from '@lib/dynamo';
+import { TenantTable } from './data/tenant-table';
 import { RequestContext, type ResolvedTenant } from './request-context';
 
 export type { TransactItem } from '@lib/dynamo';
@@ -31,6 +32,11 @@ export abstract class TenantRepository {
   /** One Query page on the clients' cached-stack `reads` client (for hot reads; same item shapes as `doc`). */
   protected query(input: QueryCommandInput): Promise<QueryPage> {
     return this.clients.query(input);
+  }
+
+  /** The current tenant's table, the only way to it; throws NoTenantContextError when there is no tenant. */
+  protected get table(): TenantTable {
+    return new TenantTable(this.clients, RequestContext.tenant());
   }
 
   /** The tenant of the current request; throws NoTenantContextError when there is none. */

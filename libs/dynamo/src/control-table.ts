@@ -1,3 +1,4 @@
+import type { LlmProviderName } from '@lib/config';
 import * as dynamoose from 'dynamoose';
 import type { Item } from 'dynamoose/dist/Item';
 import type { ModelType } from 'dynamoose/dist/General';
@@ -21,12 +22,28 @@ export const ControlKeys = {
   change: (hour: string, ulid: string) => ({ pk: `CHANGES#${hour}`, sk: ulid }),
 };
 
-export type TenantStatus = 'provisioning' | 'active' | 'suspended' | 'deleting' | 'deleted' | 'failed';
+/** A tenant's lifecycle, in this one list: the type, the control table's schema and the API's enum come from it. */
+export const TENANT_STATUSES = ['provisioning', 'active', 'suspended', 'deleting', 'deleted', 'failed'] as const;
+export type TenantStatus = (typeof TENANT_STATUSES)[number];
 
+/** The tenant's own LLM, set by an operator; each field absent falls back to the deployment's LLM_* setting. */
+export interface TenantLlmSettings {
+  provider?: LlmProviderName;
+  baseUrl?: string;
+  model?: string;
+  /** Stored, never returned (the API shows `apiKeySet`). */
+  apiKey?: string;
+}
+
+/** What an operator sets on a tenant (PATCH /v1/tenants/{id}); the record keeps exactly these. */
 export interface TenantSettings {
+  /** Tokens per month for the whole tenant; null = unlimited. */
   monthlyTokenQuota: number | null;
+  /** Tokens per user per month; null or absent = no per-user quota. */
+  userMonthlyTokenQuota?: number | null;
+  /** Days until chats and messages expire; null = kept forever. */
   retentionDays: number | null;
-  [key: string]: unknown;
+  llm?: TenantLlmSettings;
 }
 
 /** The first tenant admin, kept on the record while the tenant is provisioning (the hash, never the password). */
@@ -114,11 +131,7 @@ export class ControlTable {
           id: { type: String, required: true },
           slug: { type: String, required: true },
           name: { type: String, required: true },
-          status: {
-            type: String,
-            required: true,
-            enum: ['provisioning', 'active', 'suspended', 'deleting', 'deleted', 'failed'],
-          },
+          status: { type: String, required: true, enum: [...TENANT_STATUSES] },
           tableName: { type: String, required: true },
           schemaVersion: { type: Number, required: true },
           settings: { type: Object },

@@ -319,10 +319,7 @@ export class MessagesService {
    * either). The reservation is given back when the rate limit refuses.
    */
   private async admit(userId: string, messageTokens: number): Promise<QuotaReservation> {
-    const { monthlyTokenQuota, userMonthlyTokenQuota } = RequestContext.tenant().settings as {
-      monthlyTokenQuota: number | null;
-      userMonthlyTokenQuota?: number | null;
-    };
+    const { monthlyTokenQuota, userMonthlyTokenQuota } = RequestContext.tenant().settings;
     const [limited, reserved] = await Promise.allSettled([
       this.limiter.consume(RequestContext.tenant().id, userId),
       QuotaReservation.take(this.repository, userId, this.estimate(messageTokens), {

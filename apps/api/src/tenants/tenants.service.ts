@@ -55,9 +55,7 @@ export interface CreateResult {
 }
 
 export function toTenantDto(t: TenantAttributes): TenantDto {
-  const llm = t.settings?.llm as
-    | { provider?: 'echo' | 'openai'; baseUrl?: string; model?: string; apiKey?: string }
-    | undefined;
+  const llm = t.settings?.llm;
   return {
     id: t.id,
     slug: t.slug,
@@ -267,6 +265,6 @@ function mergeSettings(
   if (input.monthlyTokenQuota !== undefined) merged.monthlyTokenQuota = input.monthlyTokenQuota;
   if (input.retentionDays !== undefined) merged.retentionDays = input.retentionDays;
   if (input.userMonthlyTokenQuota !== undefined) merged.userMonthlyTokenQuota = input.userMonthlyTokenQuota;
-  if (input.llm !== undefined) merged.llm = { ...((current?.llm as object | undefined) ?? {}), ...input.llm };
+  if (input.llm !== undefined) merged.llm = { ...current?.llm, ...input.llm };
   return merged;
 }

@@ -6,13 +6,6 @@ import { EchoProvider } from './echo.provider';
 import type { LlmProvider } from './llm-provider';
 import { OpenAiProvider } from './openai.provider';
 
-interface TenantLlmSettings {
-  provider?: 'echo' | 'openai';
-  baseUrl?: string;
-  model?: string;
-  apiKey?: string;
-}
-
 export interface ResolvedLlm {
   provider: LlmProvider;
   model: string;
@@ -30,7 +23,7 @@ export class LlmRegistry {
   constructor(private readonly config: AppConfig) {}
 
   forTenant(tenant: ResolvedTenant): ResolvedLlm {
-    const own = (tenant.settings.llm ?? {}) as TenantLlmSettings;
+    const own = tenant.settings.llm ?? {};
     const base = this.config.llm;
     const name = own.provider ?? base.provider;
     if (name === 'echo')

@@ -1,3 +1,4 @@
+import { TENANT_STATUSES, type TenantLlmSettings, type TenantSettings, type TenantStatus } from '@lib/dynamo';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -21,7 +22,8 @@ import { NoControlChars } from '../../common/text';
 import type { PageQuery } from '../../common/pagination';
 
 export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$/;
-export const TENANT_STATUSES = ['provisioning', 'active', 'suspended', 'deleting', 'deleted', 'failed'] as const;
+/** The statuses as declared with the control table (libs/dynamo), for the DTOs and the list's filter. */
+export { TENANT_STATUSES };
 
 export class TenantAdminDto {
   @ApiProperty({ example: 'admin@acme.test', maxLength: 254 })
@@ -67,7 +69,7 @@ export class CreateTenantDto {
   admin!: TenantAdminDto;
 }
 
-export class TenantLlmSettingsDto {
+export class TenantLlmSettingsDto implements TenantLlmSettings {
   @ApiPropertyOptional({ enum: ['echo', 'openai'] })
   @IsOptional()
   @IsIn(['echo', 'openai'])
@@ -97,7 +99,8 @@ export class TenantLlmSettingsDto {
   apiKey?: string;
 }
 
-export class TenantSettingsInputDto {
+/** Each field present replaces the stored one (`llm` field by field). */
+export class TenantSettingsInputDto implements Partial<TenantSettings> {
   @ApiPropertyOptional({ type: Number, nullable: true, minimum: 0, description: 'Tokens per month; null = unlimited' })
   @IsOptional()
   @ValidateIf((_o, v) => v !== null)
@@ -196,7 +199,7 @@ export class TenantDto {
   name!: string;
 
   @ApiProperty({ enum: TENANT_STATUSES })
-  status!: (typeof TENANT_STATUSES)[number];
+  status!: TenantStatus;
 
   @ApiProperty({ description: "The tenant's DynamoDB table (operators only)" })
   tableName!: string;
@@ -226,4 +229,4 @@ export class TenantPageDto {
 }
 
 /** `GET /v1/tenants`: a page, optionally of one status. */
-export type ListTenantsQuery = PageQuery<{ status: (typeof TENANT_STATUSES)[number] }>;
+export type ListTenantsQuery = PageQuery<{ status: TenantStatus }>;

@@ -38,7 +38,10 @@ const VERIFIED_CACHE_MAX = 10_000;
  * A client sends the same access token with every request until it expires, so the claims of a token that
  * passed verification are remembered, keyed by the whole token (signature included: a token that differs in
  * one character is a miss and is verified in full), until its `exp`. Only successes are cached. This is not
- * a revocation bypass: sessions, users and tenants are checked after this step, per request.
+ * a revocation bypass: after this step, on every request, the guard checks the tenant (active) and the caller
+ * (the user or operator exists, is not disabled, and the token was issued after their last revocation), from
+ * caches the change feed keeps fresh. Sessions are not read per request: a logout stops the session's refresh
+ * token, and the access token in hand stays valid until its `exp`.
  */
 @Injectable()
 export class TokenService {

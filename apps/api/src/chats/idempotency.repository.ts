@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoClients, isConditionalCheckFailed, TenantKeys } from '@lib/dynamo';
-import { TenantRepository, type TransactItem } from '@lib/tenancy';
+import { DynamoClients, Entities } from '@lib/dynamo';
+import { REFUSED, TenantRepository, type TransactItem } from '@lib/tenancy';
 import { ulid } from 'ulid';
 
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
@@ -44,7 +43,7 @@ function whileHeldBy(claimId: string, names: Record<string, string>, values: Rec
   };
 }
 
-/** Idempotency records (`IDEMP#<userId>#<key>`, 24 h TTL) in the current tenant's table. */
+/** Idempotency records (one per user and Idempotency-Key, 24 h TTL) in the current tenant's table. */
 @Injectable()
 export class IdempotencyRepository extends TenantRepository {
   constructor(clients: DynamoClients) {
@@ -64,63 +63,39 @@ export class IdempotencyRepository extends TenantRepository {
       leaseUntil: now + leaseMs,
       expiresAt: Math.floor(now / 1000) + IDEMPOTENCY_TTL_SECONDS,
     };
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...TenantKeys.idempotency(userId, idempotencyKey), ...record },
-          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :nowS',
-          ExpressionAttributeValues: { ':nowS': Math.floor(now / 1000) },
-        }),
-      );
-      return { kind: 'claimed', record };
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
-    }
-    const { Item } = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: TenantKeys.idempotency(userId, idempotencyKey),
-        ConsistentRead: true,
-      }),
+    const key = Entities.idempotencyKey.key(userId, idempotencyKey);
+    const put = await this.table.put(
+      { ...key, ...record },
+      {
+        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :nowS',
+        ExpressionAttributeValues: { ':nowS': Math.floor(now / 1000) },
+      },
     );
-    const existing = Item as IdempotencyRecord | undefined;
+    if (put !== REFUSED) return { kind: 'claimed', record };
+    const existing = await this.table.get<IdempotencyRecord>(key);
     if (!existing) return this.claim(userId, idempotencyKey, bodyHash, leaseMs);
     if (existing.claimId === record.claimId) return { kind: 'claimed', record };
     if (existing.bodyHash !== bodyHash) return { kind: 'mismatch' };
     if (existing.status === 'done' && existing.response) return { kind: 'replay', response: existing.response };
     if (existing.leaseUntil > now) return { kind: 'in_progress' };
     // Take over the lapsed lease under this run's claim id (the renewals of the run that lost it then fail).
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: TenantKeys.idempotency(userId, idempotencyKey),
-          UpdateExpression: 'SET leaseUntil = :new, claimId = :mine',
-          ConditionExpression: 'claimId = :old AND leaseUntil = :oldLease AND #s = :inProgress',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: {
-            ':new': now + leaseMs,
-            ':mine': record.claimId,
-            ':old': existing.claimId,
-            ':oldLease': existing.leaseUntil,
-            ':inProgress': 'in_progress',
-          },
-        }),
-      );
+    const takenOver = await this.table.update(key, {
+      UpdateExpression: 'SET leaseUntil = :new, claimId = :mine',
+      ConditionExpression: 'claimId = :old AND leaseUntil = :oldLease AND #s = :inProgress',
+      ExpressionAttributeNames: { '#s': 'status' },
+      ExpressionAttributeValues: {
+        ':new': now + leaseMs,
+        ':mine': record.claimId,
+        ':old': existing.claimId,
+        ':oldLease': existing.leaseUntil,
+        ':inProgress': 'in_progress',
+      },
+    });
+    if (takenOver !== REFUSED) {
       return { kind: 'resumed', record: { ...existing, claimId: record.claimId, leaseUntil: now + leaseMs } };
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
     }
     // The takeover's answer may have been lost and the SDK retried it: then the record carries our claim id.
-    const { Item: after } = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: TenantKeys.idempotency(userId, idempotencyKey),
-        ConsistentRead: true,
-      }),
-    );
-    const current = after as IdempotencyRecord | undefined;
+    const current = await this.table.get<IdempotencyRecord>(key);
     if (current?.claimId === record.claimId) return { kind: 'resumed', record: current };
     return { kind: 'in_progress' };
   }
@@ -130,20 +105,11 @@ export class IdempotencyRepository extends TenantRepository {
    * (another run took over a lapsed lease) or no longer in progress.
    */
   async renew(userId: string, idempotencyKey: string, claimId: string, leaseMs: number): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: TenantKeys.idempotency(userId, idempotencyKey),
-          UpdateExpression: 'SET leaseUntil = :until',
-          ...whileHeldBy(claimId, {}, { ':until': Date.now() + leaseMs }),
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionalCheckFailed(error)) return false;
-      throw error;
-    }
+    const renewed = await this.table.update(Entities.idempotencyKey.key(userId, idempotencyKey), {
+      UpdateExpression: 'SET leaseUntil = :until',
+      ...whileHeldBy(claimId, {}, { ':until': Date.now() + leaseMs }),
+    });
+    return renewed !== REFUSED;
   }
 
   /**
@@ -152,27 +118,19 @@ export class IdempotencyRepository extends TenantRepository {
    * a crash can not leave the message stored and the key unaware of it.
    */
   recordUserMessage(userId: string, idempotencyKey: string, claimId: string, messageId: string): TransactItem {
-    return {
-      Update: {
-        TableName: this.tableName,
-        Key: TenantKeys.idempotency(userId, idempotencyKey),
-        UpdateExpression: 'SET userMessageId = :m',
-        ...whileHeldBy(claimId, {}, { ':m': messageId }),
-      },
-    };
+    return this.table.transactItem({
+      update: Entities.idempotencyKey.key(userId, idempotencyKey),
+      spec: { UpdateExpression: 'SET userMessageId = :m', ...whileHeldBy(claimId, {}, { ':m': messageId }) },
+    });
   }
 
   /** Stores the finished response for replays (a run without a lease, such as POST /v1/chats). */
   async complete(userId: string, idempotencyKey: string, response: StoredResponse): Promise<void> {
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: TenantKeys.idempotency(userId, idempotencyKey),
-        UpdateExpression: 'SET #s = :done, #r = :r',
-        ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
-        ExpressionAttributeValues: { ':done': 'done', ':r': response },
-      }),
-    );
+    await this.table.update(Entities.idempotencyKey.key(userId, idempotencyKey), {
+      UpdateExpression: 'SET #s = :done, #r = :r',
+      ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
+      ExpressionAttributeValues: { ':done': 'done', ':r': response },
+    });
   }
 
   /**
@@ -181,14 +139,13 @@ export class IdempotencyRepository extends TenantRepository {
    * progress, and a run whose lease was taken over stores neither.
    */
   completion(userId: string, idempotencyKey: string, claimId: string, response: StoredResponse): TransactItem {
-    return {
-      Update: {
-        TableName: this.tableName,
-        Key: TenantKeys.idempotency(userId, idempotencyKey),
+    return this.table.transactItem({
+      update: Entities.idempotencyKey.key(userId, idempotencyKey),
+      spec: {
         UpdateExpression: 'SET #s = :done, #r = :r',
         ...whileHeldBy(claimId, { '#r': 'response' }, { ':done': 'done', ':r': response }),
       },
-    };
+    });
   }
 
   /**
@@ -196,17 +153,10 @@ export class IdempotencyRepository extends TenantRepository {
    * `claimId` still holds it (a run whose lease was taken over must not end the new run's lease).
    */
   async release(userId: string, idempotencyKey: string, claimId: string): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: TenantKeys.idempotency(userId, idempotencyKey),
-          UpdateExpression: 'SET leaseUntil = :zero',
-          ...whileHeldBy(claimId, {}, { ':zero': 0 }),
-        }),
-      );
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
-    }
+    // Refused: another run holds the key now, and its lease is not ours to end.
+    await this.table.update(Entities.idempotencyKey.key(userId, idempotencyKey), {
+      UpdateExpression: 'SET leaseUntil = :zero',
+      ...whileHeldBy(claimId, {}, { ':zero': 0 }),
+    });
   }
 }

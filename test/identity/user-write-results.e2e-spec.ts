@@ -1,4 +1,4 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients } from '@lib/dynamo';
 import { RequestContext, type ResolvedTenant, TenantRegistry } from '@lib/tenancy';
 import { ulid } from 'ulid';
@@ -93,5 +93,40 @@ describe('users repository: which condition refused a write', () => {
     expect(await stored(`EMAIL#${member.email}`, 'EMAIL')).toMatchObject({ ownerId: member.id });
     expect(await inTenant(() => users.delete(current, counters))).toBe('ok');
     expect(await stored(`USER#${member.id}`, 'USER')).toBeUndefined();
+  });
+
+  it("delete: every item of the user's partition goes, over several pages and batches; another user's stays", async () => {
+    const doc = t.app.get(DynamoClients).doc;
+    const partition = async (pk: string) =>
+      (
+        await doc.send(
+          new QueryCommand({
+            TableName: acme.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': pk },
+            ConsistentRead: true,
+          }),
+        )
+      ).Items ?? [];
+    const sessions = async (userId: string, count: number) => {
+      for (let i = 0; i < count; i += 25) {
+        const items = Array.from({ length: Math.min(25, count - i) }, () => ({
+          PutRequest: { Item: { pk: `USER#${userId}`, sk: `SESSION#${ulid()}`, userId, revoked: false } },
+        }));
+        await doc.send(new BatchWriteCommand({ RequestItems: { [acme.tableName]: items } }));
+      }
+    };
+    const member = await createUser(t.url, acme.accessToken, acme.slug, [roles.member]);
+    const other = await createUser(t.url, acme.accessToken, acme.slug, [roles.member]);
+    // The user, their login's session and 230 more: three query pages of 100, batches that do not line up.
+    await sessions(member.id, 230);
+    await sessions(other.id, 3);
+    expect(await partition(`USER#${member.id}`)).toHaveLength(232);
+
+    const current = (await inTenant(() => users.get(member.id)))!;
+    const counters = [{ roleId: roles.member, assigned: -1, enabled: -1, keepOneEnabled: false }];
+    expect(await inTenant(() => users.delete(current, counters))).toBe('ok');
+    expect(await partition(`USER#${member.id}`)).toEqual([]);
+    expect(await partition(`USER#${other.id}`)).toHaveLength(5);
   });
 });

@@ -1,19 +1,15 @@
 import { Injectable } from '@nestjs/common';
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoClients, type DynamoKey, TenantKeys } from '@lib/dynamo';
-import { ChangeFeed, TenantRepository, type TransactItem } from '@lib/tenancy';
+import { DynamoClients, type DynamoKey, Entities } from '@lib/dynamo';
+import { ChangeFeed, TenantRepository, type TxOp } from '@lib/tenancy';
 import type { UserRecord } from './user.types';
 
 export type UserWriteResult = 'ok' | 'email_taken' | 'role_missing' | 'last_owner' | 'version';
 
 /**
  * One item of a user transaction with what its condition's refusal means, set where the item is built (an item
- * without a condition has none), so that a cancelled transaction is read by the failed item's index alone.
+ * without a condition has none), so that a refused transaction is read by its refused items' meanings alone.
  */
-interface Step {
-  item: TransactItem;
-  refused?: Exclude<UserWriteResult, 'ok'>;
-}
+type Step = TxOp<Exclude<UserWriteResult, 'ok'>>;
 
 export interface RoleCounterChange {
   roleId: string;
@@ -35,62 +31,39 @@ export class UsersRepository extends TenantRepository {
 
   /** The change record of a write that alters the user's access: other instances drop their cached copy. */
   private changed(userId: string): Step {
-    return { item: this.feed.entry({ kind: 'user', tenantId: this.tenant.id, id: userId }) };
+    return { foreign: this.feed.entry({ kind: 'user', tenantId: this.tenant.id, id: userId }) };
   }
 
   async get(id: string): Promise<UserRecord | undefined> {
-    const item = await this.getItem({ TableName: this.tableName, Key: TenantKeys.user(id), ConsistentRead: true });
-    return item as UserRecord | undefined;
+    return this.table.get<UserRecord>(Entities.user.key(id));
   }
 
   async getByEmail(email: string): Promise<UserRecord | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: TenantKeys.email(email), ConsistentRead: true }),
-    );
-    return Item ? this.get(Item.ownerId as string) : undefined;
+    const marker = await this.table.get<{ ownerId: string }>(Entities.email.key(email));
+    return marker ? this.get(marker.ownerId) : undefined;
   }
 
-  /** A page of users, oldest first (gsi1 `USERS`). */
+  /** A page of users, oldest first. */
   async page(
     limit: number,
     start: DynamoKey | undefined,
   ): Promise<{ items: UserRecord[]; lastKey: DynamoKey | undefined }> {
-    const page = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :p',
-        ExpressionAttributeValues: { ':p': 'USERS' },
-        Limit: limit,
-        ExclusiveStartKey: start,
-      }),
-    );
-    return { items: (page.Items ?? []) as UserRecord[], lastKey: page.LastEvaluatedKey as DynamoKey | undefined };
+    return this.table.query<UserRecord>(Entities.user.all(), { limit, start });
   }
 
   /** The user, its email marker and its roles' counters, in one transaction. */
   async create(user: UserRecord): Promise<UserWriteResult> {
     return this.transact([
       {
-        item: {
-          Put: {
-            TableName: this.tableName,
-            Item: { ...TenantKeys.user(user.id), ...TenantKeys.userIndex(user.createdAt, user.id), ...user },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        },
+        put: { ...Entities.user.key(user.id), ...Entities.user.index(user.createdAt, user.id), ...user },
+        when: { ConditionExpression: 'attribute_not_exists(pk)' },
         // The id is a new ULID: taken only if this very write already happened.
-        refused: 'version',
+        refusal: 'version',
       },
       {
-        item: {
-          Put: {
-            TableName: this.tableName,
-            Item: { ...TenantKeys.email(user.email), ownerId: user.id, createdAt: user.createdAt },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        },
-        refused: 'email_taken',
+        put: { ...Entities.email.key(user.email), ownerId: user.id, createdAt: user.createdAt },
+        when: { ConditionExpression: 'attribute_not_exists(pk)' },
+        refusal: 'email_taken',
       },
       ...user.roleIds.map((roleId) =>
         this.counter({ roleId, assigned: 1, enabled: user.disabled ? 0 : 1, keepOneEnabled: false }),
@@ -114,17 +87,14 @@ export class UsersRepository extends TenantRepository {
     });
     return this.transact([
       {
-        item: {
-          Update: {
-            TableName: this.tableName,
-            Key: TenantKeys.user(current.id),
-            UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
-            ConditionExpression: '#version = :v',
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
-          },
+        update: Entities.user.key(current.id),
+        spec: {
+          UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
+          ConditionExpression: '#version = :v',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
         },
-        refused: 'version',
+        refusal: 'version',
       },
       ...counters.filter((c) => c.assigned !== 0 || c.enabled !== 0).map((c) => this.counter(c)),
       this.changed(current.id),
@@ -135,23 +105,20 @@ export class UsersRepository extends TenantRepository {
   async delete(current: UserRecord, counters: RoleCounterChange[]): Promise<UserWriteResult> {
     const result = await this.transact([
       {
-        item: {
-          Delete: {
-            TableName: this.tableName,
-            Key: TenantKeys.user(current.id),
-            ConditionExpression: '#version = :v',
-            ExpressionAttributeNames: { '#version': 'version' },
-            ExpressionAttributeValues: { ':v': current.version },
-          },
+        delete: Entities.user.key(current.id),
+        when: {
+          ConditionExpression: '#version = :v',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':v': current.version },
         },
-        refused: 'version',
+        refusal: 'version',
       },
-      { item: { Delete: { TableName: this.tableName, Key: TenantKeys.email(current.email) } } },
+      { delete: Entities.email.key(current.email) },
       ...counters.map((c) => this.counter(c)),
       this.changed(current.id),
     ]);
     // Sessions live in the user's partition: with the user item gone, remove what is left of it.
-    if (result === 'ok') await this.deletePartition(TenantKeys.user(current.id).pk);
+    if (result === 'ok') await this.table.deleteAll(Entities.user.partition(current.id));
     return result;
   }
 
@@ -164,26 +131,22 @@ export class UsersRepository extends TenantRepository {
       values[':one'] = 1;
     }
     return {
-      item: {
-        Update: {
-          TableName: this.tableName,
-          Key: TenantKeys.role(c.roleId),
-          UpdateExpression: 'ADD assignedCount :a, enabledCount :e',
-          ConditionExpression: condition,
-          ExpressionAttributeValues: values,
-        },
+      update: Entities.role.key(c.roleId),
+      spec: {
+        UpdateExpression: 'ADD assignedCount :a, enabledCount :e',
+        ConditionExpression: condition,
+        ExpressionAttributeValues: values,
       },
-      refused: c.keepOneEnabled ? 'last_owner' : 'role_missing',
+      refusal: c.keepOneEnabled ? 'last_owner' : 'role_missing',
     };
   }
 
   /**
-   * Runs the steps as one transaction; when it is cancelled, the first failed condition's step says what it
-   * means. A cancellation with no failed condition reads as a concurrent change of the user ('version').
+   * Runs the steps as one transaction; when conditions refuse it, the first refused step (in order) says what it
+   * means. A cancellation with no refused condition reads as a concurrent change of the user ('version').
    */
   private async transact(steps: Step[]): Promise<UserWriteResult> {
-    const codes = await this.transactWrite(steps.map((s) => s.item));
-    if (!codes) return 'ok';
-    return steps[codes.indexOf('ConditionalCheckFailed')]?.refused ?? 'version';
+    const result = await this.table.transact(steps);
+    return result.committed ? 'ok' : (result.refused[0] ?? 'version');
   }
 }

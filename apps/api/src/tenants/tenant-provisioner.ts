@@ -71,10 +71,10 @@ export class TenantProvisioner {
     try {
       await this.tables.ensureTable(tenantTableSpec(tenant.tableName, tenant.id, tenant.schemaVersion));
       this.stepDone('table');
-      const roles = await this.seeder.seedRoles(tenant.tableName);
+      const roles = await this.seeder.seedRoles(tenant);
       this.stepDone('roles');
       if (tenant.pendingAdmin) {
-        await this.seeder.createAdmin(tenant.tableName, tenant.pendingAdmin, roles.get('owner') as string);
+        await this.seeder.createAdmin(tenant, tenant.pendingAdmin, roles.get('owner') as string);
       }
       this.stepDone('admin');
       const active = await this.repository.update(tenantId, { status: 'active' }, { fromStatuses: ['provisioning'] }, [

@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { RefreshFamily, RefreshGrace, RefreshRotation } from '@lib/auth';
-import { DynamoClients, isConditionalCheckFailed, TenantKeys } from '@lib/dynamo';
-import { TenantRepository } from '@lib/tenancy';
+import { DynamoClients, Entities } from '@lib/dynamo';
+import { REFUSED, TenantRepository } from '@lib/tenancy';
 
 /** A refresh-token family: one per login, rotated on every refresh (the rule: libs/auth refresh-token.ts). */
 export interface UserSession extends RefreshFamily {
@@ -20,7 +19,7 @@ export interface UserSession extends RefreshFamily {
   grace?: RefreshGrace;
 }
 
-/** Sessions live in the user's partition (`USER#<id>` / `SESSION#<sid>`) of the current tenant's table. */
+/** Sessions live in the user's partition (`Entities.session`) of the current tenant's table, deleted with the user. */
 @Injectable()
 export class SessionsRepository extends TenantRepository {
   constructor(clients: DynamoClients) {
@@ -28,61 +27,41 @@ export class SessionsRepository extends TenantRepository {
   }
 
   async create(session: UserSession): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { ...TenantKeys.session(session.userId, session.sessionId), ...session },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
+    const outcome = await this.table.put(
+      { ...Entities.session.key(session.userId, session.sessionId), ...session },
+      { ConditionExpression: 'attribute_not_exists(pk)' },
     );
+    // A session id is a new ULID: taken means something is badly wrong, never a case to handle.
+    if (outcome === REFUSED) throw new Error(`session ${session.sessionId} already exists`);
   }
 
   async get(userId: string, sessionId: string): Promise<UserSession | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: TenantKeys.session(userId, sessionId), ConsistentRead: true }),
-    );
-    return Item as UserSession | undefined;
+    return this.table.get<UserSession>(Entities.session.key(userId, sessionId));
   }
 
   /** Writes a rotation only if the refresh hash is still the one presented; false when another refresh won. */
   async rotate(session: UserSession, rotation: RefreshRotation, expiresAt: number): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: TenantKeys.session(session.userId, session.sessionId),
-          UpdateExpression: 'SET refreshHash = :new, previousHashes = :prev, grace = :grace, expiresAt = :exp',
-          ConditionExpression: 'refreshHash = :current AND revoked = :false',
-          ExpressionAttributeValues: {
-            ':new': rotation.refreshHash,
-            ':prev': rotation.previousHashes,
-            ':grace': rotation.grace,
-            ':exp': expiresAt,
-            ':current': session.refreshHash,
-            ':false': false,
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionalCheckFailed(error)) return false;
-      throw error;
-    }
+    const outcome = await this.table.update(Entities.session.key(session.userId, session.sessionId), {
+      UpdateExpression: 'SET refreshHash = :new, previousHashes = :prev, grace = :grace, expiresAt = :exp',
+      ConditionExpression: 'refreshHash = :current AND revoked = :false',
+      ExpressionAttributeValues: {
+        ':new': rotation.refreshHash,
+        ':prev': rotation.previousHashes,
+        ':grace': rotation.grace,
+        ':exp': expiresAt,
+        ':current': session.refreshHash,
+        ':false': false,
+      },
+    });
+    return outcome !== REFUSED;
   }
 
+  /** Marks the session revoked; a session that does not exist (expired, or its user deleted) stays absent. */
   async revoke(userId: string, sessionId: string): Promise<void> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: TenantKeys.session(userId, sessionId),
-          UpdateExpression: 'SET revoked = :true',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':true': true },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
-    }
+    await this.table.update(Entities.session.key(userId, sessionId), {
+      UpdateExpression: 'SET revoked = :true',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':true': true },
+    });
   }
 }

@@ -102,6 +102,8 @@ const Usage = {
   /** The user of a per-user counter, or undefined for `TOTAL`. */
   userOf: (item: { sk?: unknown }): string | undefined =>
     String(item.sk).startsWith(USER) ? String(item.sk).slice(USER.length) : undefined,
+  /** Whether an item of `month` is the tenant's `TOTAL` counter. */
+  isTotal: (item: { sk?: unknown }): boolean => item.sk === 'TOTAL',
 };
 
 /** An Idempotency-Key of a user (24 h TTL). */

@@ -13,7 +13,7 @@ interface Pending {
 
 /**
  * Adds the DynamoDB capacity each tenant's requests consumed (from ReturnConsumedCapacity on every call) to the
- * month's usage item of that tenant (`USAGE#<month>` / `TOTAL`), in one UpdateItem per tenant every few
+ * month's usage item of that tenant (its total, `Entities.usage`), in one UpdateItem per tenant every few
  * seconds, through the usage repository inside that tenant's scope (the tenant resolved from the registry's
  * cache). Its own writes ask for no capacity report, so they do not feed back into the counters.
  */

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { Entities } from '@lib/dynamo';
 import type { UsageDto } from './dto/usage.dto';
 import { UsageRepository } from './usage.repository';
 
@@ -20,20 +21,19 @@ export class UsageService {
 
 /** The usage items of a month as the API shows them: totals, and the top users by tokens. */
 export function summarizeUsage(month: string, items: Array<Record<string, unknown>>): UsageDto {
-  const total = items.find((i) => i.sk === 'TOTAL') ?? {};
+  const total = items.find((i) => Entities.usage.isTotal(i)) ?? {};
   return {
     month,
     inputTokens: num(total.inputTokens),
     outputTokens: num(total.outputTokens),
     requests: num(total.requests),
     byUser: items
-      .filter((i) => String(i.sk).startsWith('USER#'))
-      .map((i) => ({
-        userId: String(i.sk).slice(5),
-        inputTokens: num(i.inputTokens),
-        outputTokens: num(i.outputTokens),
-        requests: num(i.requests),
-      }))
+      .flatMap((i) => {
+        const userId = Entities.usage.userOf(i);
+        return userId === undefined
+          ? []
+          : [{ userId, inputTokens: num(i.inputTokens), outputTokens: num(i.outputTokens), requests: num(i.requests) }];
+      })
       .sort((a, b) => b.inputTokens + b.outputTokens - (a.inputTokens + a.outputTokens))
       .slice(0, USAGE_TOP_USERS),
     dynamodb: { readCapacityUnits: num(total.readCapacityUnits), writeCapacityUnits: num(total.writeCapacityUnits) },

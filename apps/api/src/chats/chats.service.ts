@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { assertChatAccess } from '@lib/auth';
-import { type CursorBinding, CursorCodec, RETRY, retryOptimistic } from '@lib/dynamo';
+import { type CursorBinding, CursorCodec, Entities, RETRY, retryOptimistic } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext } from '@lib/tenancy';
 import { createHash } from 'node:crypto';
@@ -163,7 +163,7 @@ export class ChatsService {
       const { key, claims } = this.cursors.open(query.cursor, binding);
       after = String(key.sk ?? '');
       ownerId = claims.owner;
-      if (!after.startsWith('MSG#') || !ownerId) throw new DomainError('invalid_input', 'invalid cursor');
+      if (!Entities.message.isMessageSk(after) || !ownerId) throw new DomainError('invalid_input', 'invalid cursor');
       assertChatAccess(caller, ownerId, 'read');
     }
     const page = await this.repository.page(chatId, query.limit, after);

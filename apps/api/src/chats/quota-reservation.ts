@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { Entities } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import type { ChatsRepository, UsageScope } from './chats.repository';
 
@@ -48,7 +49,7 @@ export class QuotaReservation {
   ): Promise<QuotaReservation> {
     const scopes: Array<[UsageScope, number | null]> = [
       ['TOTAL', quotas.tenant],
-      [`USER#${userId}`, quotas.user],
+      [Entities.usage.userScope(userId), quotas.user],
     ];
     const results = await Promise.allSettled(
       scopes.map(([scope, quota]) => repository.reserve(month, scope, tokens, quota)),
@@ -72,7 +73,7 @@ export class QuotaReservation {
     if (this.released) return;
     this.released = true;
     await Promise.all(
-      (['TOTAL', `USER#${this.userId}`] as const).map((scope) =>
+      (['TOTAL', Entities.usage.userScope(this.userId)] as const).map((scope) =>
         QuotaReservation.giveBack(this.repository, this.month, scope, this.amount),
       ),
     );

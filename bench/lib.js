@@ -261,6 +261,36 @@ async function startApi(baseEnv, { name = 'api', extraEnv = {}, preArgs = [] } =
   return { child, pid: child.pid, base, port, secret, operator, prefix, metricsToken, env };
 }
 
+/**
+ * Full garbage collections (two: the second frees what the first's finalizers released) in a process started
+ * with `--inspect=127.0.0.1:<port>`, through the inspector protocol (HeapProfiler.collectGarbage), so that the
+ * heap and RSS read next are what the process retains, not where its GC sawtooth happens to be. Runs in a
+ * short-lived child with Node's WebSocket client (behind --experimental-websocket on Node 20).
+ */
+async function collectGarbage(inspectPort) {
+  const targets = await (await fetch(`http://${HOST}:${inspectPort}/json/list`)).json();
+  const url = targets[0]?.webSocketDebuggerUrl;
+  if (!url) throw new Error(`inspector on port ${inspectPort}: no target`);
+  const script = `
+    const ws = new WebSocket(process.argv[1]);
+    const gc = (id) => ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }));
+    ws.onopen = () => gc(1);
+    ws.onmessage = ({ data }) => {
+      const { id, error } = JSON.parse(data);
+      if (error) (console.error(error.message), process.exit(1));
+      if (id === 1) gc(2);
+      if (id === 2) (ws.close(), process.exit(0));
+    };
+    ws.onerror = (e) => (console.error(String(e.message ?? e)), process.exit(1));`;
+  const child = spawn(process.execPath, ['--experimental-websocket', '-e', script, url], { stdio: 'pipe' });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const code = await withTimeout(new Promise((done) => child.once('exit', done)), 30_000, 'collectGarbage').catch(
+    (error) => (child.kill('SIGKILL'), Promise.reject(error)),
+  );
+  if (code !== 0) throw new Error(`collectGarbage: exit ${code} ${stderr.trim()}`);
+}
+
 /** Forks a helper script with IPC and waits for its `{ ready }` message. */
 async function forkReady(name, file, env) {
   const child = track(name, fork(file, [], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env }));
@@ -464,6 +494,7 @@ module.exports = {
   assertBuilt,
   startLocal,
   startApi,
+  collectGarbage,
   forkReady,
   ask,
   api,

@@ -17,12 +17,14 @@
  * Summary: medians per phase, the median of the per-cycle ratios many/one, and the issue's targets.
  *
  * Before the first measured window, once the feed has delivered the change records that creating the tenants
- * wrote (status, roles: the bench waits 3 s, the revocation bound being 2 s), every tenant's caller is seen once
- * (one GET /v1/me per token, each checked to answer its tenant): the cold reads are counted there, apart from
- * the windows. Memory: the API's RSS before creating the tenants, after creating them and after that pass;
- * "per 1 000 warm tenants" is (after the pass − before creating) scaled to 1 000. After the cycles, an idle
- * window (BENCH_IDLE_S, no traffic) measures what following the feed costs on its own: DynamoDB calls/s and
- * API CPU in cores.
+ * wrote (each activation writes one; the bench waits 3 s, the revocation bound being 2 s), every tenant's caller
+ * is seen once (one GET /v1/me per token, 8 at a time, each checked to answer its own tenant): the cold reads are
+ * counted there (calls per first request), apart from the windows. Memory: the API's RSS and V8 heap used
+ * before creating the tenants, after creating them, after that pass and at the end, each read right after full
+ * garbage collections (the API runs with --inspect on 127.0.0.1 and the bench asks for
+ * HeapProfiler.collectGarbage), so that they are what it retains, not where the GC sawtooth is; "per 1 000 warm
+ * tenants" is (after the pass − before creating) scaled to 1 000. After the cycles, an idle window (BENCH_IDLE_S,
+ * no traffic) measures what following the feed costs on its own: the API's DynamoDB calls/s and CPU in cores.
  *
  * Setup: the tenants are created through the API (`POST /v1/tenants` as the bootstrap operator, BENCH_CREATE_
  * CONCURRENCY at once; each one creates a table on DynamoDB Local, so 1000 take minutes: progress on stderr).
@@ -50,6 +52,9 @@ const {
   cannon,
   startLocal,
   startApi,
+  findFreePort,
+  collectGarbage,
+  HOST,
   api,
   operatorLogin,
   claimsOf,
@@ -245,10 +250,19 @@ async function localLatency(doc, tenant, count = 200) {
 async function main() {
   const { local, env } = await startLocal();
   // CreateTable on a busy DynamoDB Local can pass the default 3 s timeout; reads are unaffected.
-  const apiInfo = await startApi(env, { extraEnv: { DYNAMODB_TIMEOUT_MS: '10000' } });
+  // The inspector (127.0.0.1 only) lets the bench force full GCs before it reads the API's memory.
+  const inspectPort = await findFreePort();
+  const apiInfo = await startApi(env, {
+    extraEnv: { DYNAMODB_TIMEOUT_MS: '10000' },
+    preArgs: [`--inspect=${HOST}:${inspectPort}`],
+  });
   progress(`DynamoDB Local ${local.endpoint}, API ${apiInfo.base} (pid ${apiInfo.pid}), prefix ${apiInfo.prefix}`);
   const operatorToken = await operatorLogin(apiInfo);
-  const memIdle = { rss: rssMiB(apiInfo.pid), heap: (await feedStats(apiInfo)).heapMiB };
+  const memory = async () => {
+    await collectGarbage(inspectPort);
+    return { rss: rssMiB(apiInfo.pid), heap: (await feedStats(apiInfo)).heapMiB };
+  };
+  const memIdle = await memory();
 
   // Tenant 0 first, alone: DynamoDB Local's own GetItem latency with 1 tenant table, then with N.
   const run = Date.now().toString(36);
@@ -277,11 +291,11 @@ async function main() {
 
   // The creation's change records (status, roles) delivered first, then every caller seen once.
   await sleep(FEED_SETTLE_MS);
-  const memCreated = { rss: rssMiB(apiInfo.pid), heap: (await feedStats(apiInfo)).heapMiB };
+  const memCreated = await memory();
   const applied = (await feedStats(apiInfo)).applied;
   progress(`seeing each of the ${TENANTS} callers once ...`);
   const seen = await seeEveryCallerOnce(apiInfo, tenants, tokens);
-  const memWarm = { rss: rssMiB(apiInfo.pid), heap: (await feedStats(apiInfo)).heapMiB };
+  const memWarm = await memory();
 
   const phases = { one: [tokens[0]], many: tokens };
   console.log(
@@ -306,15 +320,17 @@ async function main() {
   );
   const perThousand = (x) => (x * 1000) / TENANTS;
   console.log(
-    `API memory (RSS / V8 heap used, MiB): before creating the tenants ${fmt(memIdle.rss, 1)} / ${fmt(memIdle.heap, 1)}, ` +
+    `API memory after full GCs (RSS / V8 heap used, MiB): before creating the tenants ${fmt(memIdle.rss, 1)} / ${fmt(memIdle.heap, 1)}, ` +
       `after creating them ${fmt(memCreated.rss, 1)} / ${fmt(memCreated.heap, 1)}, after each caller was seen once ` +
       `${fmt(memWarm.rss, 1)} / ${fmt(memWarm.heap, 1)}`,
   );
   const rssPerThousand = perThousand(memWarm.rss - memIdle.rss);
+  const heapPerThousand = perThousand(memWarm.heap - memIdle.heap);
   console.log(
-    `  RSS per 1 000 warm tenants: ${fmt(rssPerThousand, 1)} MiB (after the first pass − before creating, ` +
-      `scaled to 1 000; includes what creating them left behind); the first pass alone: ` +
-      `${fmt(perThousand(memWarm.rss - memCreated.rss), 1)} MiB RSS per 1 000 (the heap figures follow the GC, not the caches)`,
+    `  per 1 000 warm tenants (after the first pass − before creating, scaled to 1 000; includes what creating ` +
+      `them left behind): RSS ${fmt(rssPerThousand, 1)} MiB, heap ${fmt(heapPerThousand, 1)} MiB; the first pass ` +
+      `alone (the caches filled): RSS ${fmt(perThousand(memWarm.rss - memCreated.rss), 1)} MiB, heap ` +
+      `${fmt(perThousand(memWarm.heap - memCreated.heap), 1)} MiB`,
   );
 
   for (const name of ['one', 'many']) if (WARMUP_S > 0) await window(apiInfo, local.pid, phases[name], WARMUP_S);
@@ -391,9 +407,15 @@ async function main() {
       `\nidle, following the feed (${fmt(idle.seconds, 1)} s without traffic): DynamoDB calls ${fmt(idle.callsPerS, 2)}/s ` +
         `(the feed's Queries ${fmt(idle.feedPerS, 2)}/s; others: ${describeOps(idle.calls.ops)}), ` +
         `API CPU ${fmt(idle.apiCores, 4)} cores (${fmt(idle.apiCores * 1000, 1)} ms/s), ` +
-        `DynamoDB Local JVM ${fmt(idle.localCores, 3)} cores, API RSS ${fmt(rssMiB(apiInfo.pid), 1)} MiB`,
+        `DynamoDB Local JVM ${fmt(idle.localCores, 3)} cores`,
     );
   }
+
+  const memEnd = await memory();
+  console.log(
+    `API memory at the end, after full GCs: RSS ${fmt(memEnd.rss, 1)} MiB, heap ${fmt(memEnd.heap, 1)} MiB ` +
+      `(after each caller was seen once: ${fmt(memWarm.rss, 1)} / ${fmt(memWarm.heap, 1)})`,
+  );
 
   const verdict = (ok) => (ok ? 'met' : 'MISSED');
   const rpsRatio = median(ratio('rps'));
@@ -406,7 +428,9 @@ async function main() {
     `  DynamoDB calls per request in 'many' beyond the feed ≤ ${TARGETS.callsPerRequest}: ${fmt(calls, 4)} → ` +
       `${verdict(calls <= TARGETS.callsPerRequest)}`,
   );
-  console.log(`  RSS per 1 000 warm tenants: ${fmt(rssPerThousand, 1)} MiB (no target: reported)`);
+  console.log(
+    `  RSS per 1 000 warm tenants: ${fmt(rssPerThousand, 1)} MiB (V8 heap ${fmt(heapPerThousand, 1)} MiB; no target: reported)`,
+  );
   if (idle) {
     console.log(
       `  idle cost of following the feed: ${fmt(idle.callsPerS, 2)} DynamoDB calls/s, ${fmt(idle.apiCores, 4)} API ` +

@@ -620,5 +620,5 @@ describe('chats and messages (echo provider)', () => {
       }),
     );
     expect(left.Count).toBe(0);
-  });
+  }, 180_000); // 5 000 writes then the deletes: ~10 s here, far more on a loaded machine
 });

@@ -1,6 +1,6 @@
 'use strict';
 /**
- * `npm run bench:all`: runs the five benchmarks one after the other (never two at once: they share 2 cores; the
+ * `npm run bench:all`: runs the six benchmarks one after the other (never two at once: they share 2 cores; the
  * soak last), shows their output as it comes, keeps each one's results (its stdout; progress goes to stderr), and
  * rewrites the generated blocks of bench/README.md:
  *   <!-- bench:machine:start --> … <!-- bench:machine:end -->            date, nproc, CPU, node, java, versions
@@ -34,6 +34,7 @@ const BENCHMARKS = [
   { name: 'tenants', file: 'tenant-resolution.js', command: 'npm run bench:tenants' },
   { name: 'login', file: 'login-storm.js', command: 'npm run bench:login' },
   { name: 'chats', file: 'chat-messages.js', command: 'npm run bench:chats' },
+  { name: 'tokenizer', file: 'tokenizer.js', command: 'npm run bench:tokenizer' },
   { name: 'soak', file: 'soak.js', command: 'npm run bench:soak' },
 ];
 

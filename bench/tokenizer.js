@@ -89,6 +89,7 @@ for (const [label, make] of inputs) {
     if (pair[0].ms > worstBefore.ms) worstBefore = pair[0];
     if (pair[1].ms > worstAfter.ms) worstAfter = pair[1];
   }
+  const speedup = worstBefore.ms / worstAfter.ms;
   rows.push({
     input: label,
     KB: kb.toFixed(1),
@@ -96,7 +97,8 @@ for (const [label, make] of inputs) {
     'after ms/KB': (worstAfter.ms / kb).toFixed(3),
     'before ms': worstBefore.ms.toFixed(1),
     'after ms': worstAfter.ms.toFixed(1),
-    speedup: `${(worstBefore.ms / worstAfter.ms).toFixed(0)}x`,
+    // One decimal below 10x: the ordinary case is near 1x (or under), which "0x" or "1x" would hide.
+    speedup: `${speedup.toFixed(speedup < 10 ? 1 : 0)}x`,
     'tokens before/after (1st run)': tokens,
   });
 }

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { PasswordHasher } from '@lib/auth';
-import { type CursorBinding, CursorCodec } from '@lib/dynamo';
+import { type CursorBinding, CursorCodec, RETRY, retryOptimistic } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext } from '@lib/tenancy';
 import { ulid } from 'ulid';
@@ -74,47 +74,51 @@ export class UsersService {
   }
 
   async update(caller: Caller, id: string, dto: UpdateUserDto, ifMatch: number | undefined): Promise<UserRecord> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const current = await this.get(id);
-      if (ifMatch !== undefined && current.version !== ifMatch)
-        throw new DomainError('precondition_failed', 'the user was changed since you read it');
-      await this.assertNotMorePrivileged(caller, current);
-      const roleIds = dto.roleIds ?? current.roleIds;
-      const added = roleIds.filter((r) => !current.roleIds.includes(r));
-      await this.assertGrantable(caller, added);
-      const disabled = dto.disabled ?? current.disabled;
-      const changes: Partial<UserRecord> = {};
-      if (dto.name !== undefined) changes.name = dto.name.trim();
-      if (dto.roleIds !== undefined) changes.roleIds = roleIds;
-      if (dto.disabled !== undefined) changes.disabled = disabled;
-      // Disabling revokes every session and every access token issued so far.
-      if (disabled && !current.disabled) changes.tokensValidAfter = Math.floor(Date.now() / 1000);
-      const counters = await this.counterChanges(current.roleIds, !current.disabled, roleIds, !disabled);
-      const updatedAt = new Date().toISOString();
-      const result = await this.repository.update(current, changes, counters, updatedAt);
-      if (result === 'version' && ifMatch === undefined) continue;
-      this.check(result);
-      this.cache.invalidate(id);
-      if (changes.tokensValidAfter) this.logger.log(`user ${id} disabled: sessions revoked`);
-      return { ...current, ...changes, updatedAt, version: current.version + 1 };
-    }
-    throw new DomainError('conflict', 'the user is being changed concurrently; retry');
+    return retryOptimistic(
+      async () => {
+        const current = await this.get(id);
+        if (ifMatch !== undefined && current.version !== ifMatch)
+          throw new DomainError('precondition_failed', 'the user was changed since you read it');
+        await this.assertNotMorePrivileged(caller, current);
+        const roleIds = dto.roleIds ?? current.roleIds;
+        const added = roleIds.filter((r) => !current.roleIds.includes(r));
+        await this.assertGrantable(caller, added);
+        const disabled = dto.disabled ?? current.disabled;
+        const changes: Partial<UserRecord> = {};
+        if (dto.name !== undefined) changes.name = dto.name.trim();
+        if (dto.roleIds !== undefined) changes.roleIds = roleIds;
+        if (dto.disabled !== undefined) changes.disabled = disabled;
+        // Disabling revokes every session and every access token issued so far.
+        if (disabled && !current.disabled) changes.tokensValidAfter = Math.floor(Date.now() / 1000);
+        const counters = await this.counterChanges(current.roleIds, !current.disabled, roleIds, !disabled);
+        const updatedAt = new Date().toISOString();
+        const result = await this.repository.update(current, changes, counters, updatedAt);
+        if (result === 'version' && ifMatch === undefined) return RETRY;
+        this.check(result);
+        this.cache.invalidate(id);
+        if (changes.tokensValidAfter) this.logger.log(`user ${id} disabled: sessions revoked`);
+        return { ...current, ...changes, updatedAt, version: current.version + 1 };
+      },
+      { conflict: 'the user is being changed concurrently; retry' },
+    );
   }
 
   /** Deletes the user, their sessions and their chats (with every message). */
   async delete(caller: Caller, id: string): Promise<void> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const current = await this.get(id);
-      await this.assertNotMorePrivileged(caller, current);
-      const counters = await this.counterChanges(current.roleIds, !current.disabled, [], false);
-      const result = await this.repository.delete(current, counters);
-      if (result === 'version') continue;
-      this.check(result);
-      this.cache.invalidate(id);
-      await this.chats.deleteAllOwnedBy(id);
-      return;
-    }
-    throw new DomainError('conflict', 'the user is being changed concurrently; retry');
+    await retryOptimistic(
+      async () => {
+        const current = await this.get(id);
+        await this.assertNotMorePrivileged(caller, current);
+        const counters = await this.counterChanges(current.roleIds, !current.disabled, [], false);
+        const result = await this.repository.delete(current, counters);
+        if (result === 'version') return RETRY;
+        this.check(result);
+        this.cache.invalidate(id);
+        await this.chats.deleteAllOwnedBy(id);
+        return true;
+      },
+      { conflict: 'the user is being changed concurrently; retry' },
+    );
   }
 
   /** Nobody changes or deletes a user who holds permissions the caller lacks (an admin cannot demote an owner). */

@@ -21,6 +21,7 @@ interface Pending {
 export class CapacityRecorder implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(CapacityRecorder.name);
   private pending = new Map<string, Pending>();
+  private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -46,8 +47,17 @@ export class CapacityRecorder implements OnModuleInit, BeforeApplicationShutdown
     await this.flush();
   }
 
-  /** Writes what has accumulated; what fails to write is kept for the next round. */
-  async flush(): Promise<void> {
+  /**
+   * Writes what has accumulated; what fails to write is kept for the next round. Flushes run one after another:
+   * a caller (shutdown, a test) that flushes while the timer's flush is writing waits for it, then writes what
+   * came since.
+   */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.catch(() => undefined).then(() => this.writePending());
+    return this.flushing;
+  }
+
+  private async writePending(): Promise<void> {
     const batch = this.pending;
     this.pending = new Map();
     const month = new Date().toISOString().slice(0, 7);

@@ -37,8 +37,10 @@ const doc = DynamoDBDocumentClient.from(
   }),
 );
 
-function cursor(sk, binding) {
-  const payload = Buffer.from(JSON.stringify({ sk }), 'utf8').toString('base64url');
+/** The API's cursor: the key to start after, the time it was issued (s), and the chat's owner (a signed claim). */
+function cursor(sk, binding, owner) {
+  const body = { k: { sk }, t: Math.floor(Date.now() / 1000), c: { owner } };
+  const payload = Buffer.from(JSON.stringify(body), 'utf8').toString('base64url');
   const mac = createHmac('sha256', cursorKey)
     .update(JSON.stringify([binding.tenant, binding.list, binding.caller]))
     .update('\n')
@@ -89,7 +91,7 @@ app.get('/v1/chats/:chatId/messages', async (request, reply) => {
   const binding = { tenant: claims.tid, list: `messages:${chatId}`, caller: claims.sub };
   return {
     items: items.map(toMessage),
-    nextCursor: page.LastEvaluatedKey && last ? cursor(last.sk, binding) : null,
+    nextCursor: page.LastEvaluatedKey && last ? cursor(last.sk, binding, chat.ownerId) : null,
   };
 });
 

@@ -28,6 +28,7 @@ const doc = DynamoDBDocumentClient.from(
   }),
 );
 
+const operators = new Map();
 const app = fastify({ logger: false });
 app.get('/v1/platform/me', async (request, reply) => {
   const match = /^Bearer (.+)$/.exec(request.headers.authorization || '');
@@ -40,13 +41,19 @@ app.get('/v1/platform/me', async (request, reply) => {
   if (!token || token.header.typ !== 'at+jwt' || typeof token.payload.exp !== 'number') {
     return reply.code(401).send({ title: 'unauthenticated' });
   }
-  const { Item } = await doc.send(
-    new GetCommand({
-      TableName: process.env.CONTROL_TABLE,
-      Key: { pk: `OPERATOR#${token.payload.sub}`, sk: 'OPERATOR' },
-      ConsistentRead: true,
-    }),
-  );
+  // As the API does: the operator record is read once and then served from memory (the API keeps it until its
+  // change feed names the operator; this peer keeps it for the run).
+  let Item = operators.get(token.payload.sub);
+  if (!Item) {
+    ({ Item } = await doc.send(
+      new GetCommand({
+        TableName: process.env.CONTROL_TABLE,
+        Key: { pk: `OPERATOR#${token.payload.sub}`, sk: 'OPERATOR' },
+        ConsistentRead: true,
+      }),
+    ));
+    if (Item) operators.set(token.payload.sub, Item);
+  }
   if (!Item || Item.disabled) return reply.code(401).send({ title: 'unauthenticated' });
   return { id: Item.id, email: Item.email, name: Item.name };
 });

@@ -3,7 +3,8 @@
  * Benchmark of `GET /v1/platform/me` (authenticated; one GetItem on the control table) against two references,
  * all on the same DynamoDB Local (in memory), each target in its own process, interleaved in short windows:
  *   api   – the built API (node dist/apps/api/apps/api/src/main.js, NODE_ENV=production), via autocannon;
- *   peer  – bench/peer-server.js: bare Fastify + the same JWT check + the same GetItem (the hand-rolled equivalent);
+ *   peer  – bench/peer-server.js: bare Fastify + the same JWT check + the operator read once and kept in memory, as
+ *           the API keeps it (the hand-rolled equivalent);
  *   floor – bench/floor.js: the same GetItem from the SDK alone, no HTTP (what the database round trip costs).
  * Every cycle runs each target once (order rotated per cycle); absolute figures move ±40 % with the neighbours
  * on a shared machine, so the summary is the MEDIAN of the per-cycle ratios. Then the server CPU per request

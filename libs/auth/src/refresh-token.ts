@@ -69,6 +69,25 @@ export interface RefreshRotation {
 }
 
 /** Where the session of a refresh token lives; one per call (it knows the token's ids). */
+/**
+ * The conditional update that stores a rotation on a session item, whichever table holds it: only while the
+ * presented hash is still the current one and the session is not revoked (another refresh won otherwise).
+ */
+export function rotationUpdate(currentHash: string, rotation: RefreshRotation, expiresAt: number) {
+  return {
+    UpdateExpression: 'SET refreshHash = :new, previousHashes = :prev, grace = :grace, expiresAt = :exp',
+    ConditionExpression: 'refreshHash = :current AND revoked = :false',
+    ExpressionAttributeValues: {
+      ':new': rotation.refreshHash,
+      ':prev': rotation.previousHashes,
+      ':grace': rotation.grace,
+      ':exp': expiresAt,
+      ':current': currentHash,
+      ':false': false,
+    },
+  };
+}
+
 export interface RefreshStore<S extends RefreshFamily> {
   load(): Promise<S | undefined>;
   /** Writes `rotation` if `session.refreshHash` is still current and not revoked; false when it was not. */

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { RefreshFamily, RefreshGrace, RefreshRotation } from '@lib/auth';
+import { type RefreshFamily, type RefreshGrace, type RefreshRotation, rotationUpdate } from '@lib/auth';
 import { DynamoClients, Entities } from '@lib/dynamo';
 import { REFUSED, TenantRepository } from '@lib/tenancy';
 
@@ -41,18 +41,10 @@ export class SessionsRepository extends TenantRepository {
 
   /** Writes a rotation only if the refresh hash is still the one presented; false when another refresh won. */
   async rotate(session: UserSession, rotation: RefreshRotation, expiresAt: number): Promise<boolean> {
-    const outcome = await this.table.update(Entities.session.key(session.userId, session.sessionId), {
-      UpdateExpression: 'SET refreshHash = :new, previousHashes = :prev, grace = :grace, expiresAt = :exp',
-      ConditionExpression: 'refreshHash = :current AND revoked = :false',
-      ExpressionAttributeValues: {
-        ':new': rotation.refreshHash,
-        ':prev': rotation.previousHashes,
-        ':grace': rotation.grace,
-        ':exp': expiresAt,
-        ':current': session.refreshHash,
-        ':false': false,
-      },
-    });
+    const outcome = await this.table.update(
+      Entities.session.key(session.userId, session.sessionId),
+      rotationUpdate(session.refreshHash, rotation, expiresAt),
+    );
     return outcome !== REFUSED;
   }
 

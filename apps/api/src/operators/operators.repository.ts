@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { RefreshFamily, RefreshGrace, RefreshRotation } from '@lib/auth';
+import { type RefreshFamily, type RefreshGrace, type RefreshRotation, rotationUpdate } from '@lib/auth';
 import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import {
@@ -286,16 +286,7 @@ export class OperatorsRepository {
         new UpdateCommand({
           TableName: this.control.tableName,
           Key: ControlKeys.operatorSession(session.operatorId, session.sessionId),
-          UpdateExpression: 'SET refreshHash = :new, previousHashes = :prev, grace = :grace, expiresAt = :exp',
-          ConditionExpression: 'refreshHash = :current AND revoked = :false',
-          ExpressionAttributeValues: {
-            ':new': rotation.refreshHash,
-            ':prev': rotation.previousHashes,
-            ':grace': rotation.grace,
-            ':exp': expiresAt,
-            ':current': session.refreshHash,
-            ':false': false,
-          },
+          ...rotationUpdate(session.refreshHash, rotation, expiresAt),
         }),
       );
       return true;

@@ -175,6 +175,13 @@ export class ChatsRepository extends TenantRepository {
     return false;
   }
 
+  /** Deletes every chat `ownerId` owns, with its messages (the owner's index read for keys only, page by page). */
+  async deleteAllOwnedBy(ownerId: string): Promise<void> {
+    for await (const chat of this.table.all<ItemKey>({ ...Entities.chat.byOwner(ownerId), keysOnly: true })) {
+      await this.delete(Entities.chat.idOf(chat));
+    }
+  }
+
   /** Deletes the chat and every message (batches of 25, unprocessed items retried). */
   async delete(chatId: string): Promise<number> {
     return this.table.deleteAll(Entities.chat.partition(chatId));

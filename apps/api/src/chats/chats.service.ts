@@ -185,11 +185,6 @@ export class ChatsService {
    * Page by page of the owner's list (gsi1); a deleted chat's key still marks where the next page starts.
    */
   async deleteAllOwnedBy(ownerId: string): Promise<void> {
-    let page = await this.repository.listByOwner(ownerId, 100, undefined);
-    for (;;) {
-      for (const chat of page.items) await this.repository.delete(chat.id);
-      if (!page.lastKey) return;
-      page = await this.repository.listByOwner(ownerId, 100, page.lastKey);
-    }
+    await this.repository.deleteAllOwnedBy(ownerId);
   }
 }

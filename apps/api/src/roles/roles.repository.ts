@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DynamoClients, Entities } from '@lib/dynamo';
+import { DynamoClients, Entities, type ItemKey } from '@lib/dynamo';
 import { ChangeFeed, TenantRepository, type TxOp } from '@lib/tenancy';
 import type { RoleRecord } from './role.types';
 
@@ -36,7 +36,10 @@ export class RolesRepository extends TenantRepository {
    * the index (a role created a moment ago may still be missing: its holders get fewer permissions, not more).
    */
   async listConsistent(): Promise<RoleRecord[]> {
-    const keys = (await this.list()).map((r) => Entities.role.key(r.id));
+    const keys: ItemKey[] = [];
+    for await (const { pk, sk } of this.table.all<ItemKey>({ ...Entities.role.all(), keysOnly: true })) {
+      keys.push({ pk, sk });
+    }
     return this.table.getMany<RoleRecord>(keys);
   }
 

@@ -29,6 +29,11 @@ export function isConditionalCheckFailed(error: unknown): boolean {
   return (error as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
 
+/** A single-item write refused because a transaction in flight holds the item: safe to send again. */
+export function isTransactionConflict(error: unknown): boolean {
+  return (error as { name?: string })?.name === 'TransactionConflictException';
+}
+
 export function isTransactionCanceled(error: unknown): boolean {
   return (error as { name?: string })?.name === 'TransactionCanceledException';
 }

@@ -1,6 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoClients, type DynamoKey, Entities, type ItemKey, type UsageScope } from '@lib/dynamo';
+import {
+  DynamoClients,
+  type DynamoKey,
+  Entities,
+  isTransactionConflict,
+  type ItemKey,
+  type UsageScope,
+} from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { REFUSED, TenantRepository, type TenantTable, type TransactItem, type TxOp } from '@lib/tenancy';
 import type { ChatRecord, MessageRecord } from './chat.types';
@@ -15,9 +22,6 @@ export interface UsageDelta {
   /** The tokens `reserve` set aside for this exchange (both scopes), settled by this write. */
   reserved: number;
 }
-
-/** DynamoDB refuses a write to an item that a transaction in flight holds; it is safe to send again. */
-const isTransactionConflict = (error: unknown) => (error as { name?: string })?.name === 'TransactionConflictException';
 
 /** Chats and messages of the current tenant. A chat's messages share its partition (`CHAT#<id>`). */
 @Injectable()

@@ -41,14 +41,14 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
       name: `Tenant ${slug}`,
       status: 'active',
       tableName: `${t.config.dynamo.tablePrefix}t-${res.body.id}`,
-      schemaVersion: 2,
+      schemaVersion: 3,
       settings: { monthlyTokenQuota: null, retentionDays: null },
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
     const { Table } = await clients.ddb.send(new DescribeTableCommand({ TableName: res.body.tableName }));
     expect(Table?.TableStatus).toBe('ACTIVE');
-    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual(['gsi1', 'gsi2']);
+    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual(['gsi1']);
 
     const roles = await clients.doc.send(
       new QueryCommand({

@@ -72,17 +72,12 @@ export function genericIndex(name: string): { index: GlobalSecondaryIndex; attri
 }
 
 /**
- * The tenant table as of `schemaVersion` (the tenant migrations say what each version adds):
- * 1 = keys + gsi1; 2 = + gsi2 (tenant-wide chat list by last update, for `chats:read:any`).
+ * The tenant table: the shared shape, nothing more (keys and `gsi1`). Every tenant migration is an idempotent
+ * step that is a no-op on a table built here, so a table created for a record at an older schema version is
+ * already in the latest shape and the migrations only move the record's version.
  */
-export function tenantTableSpec(tableName: string, tenantId: string, schemaVersion: number): TableSpec {
-  const spec = singleTableSpec(tableName, { app: 'chat-platform', role: 'tenant', tenantId });
-  if (schemaVersion >= 2) {
-    const gsi2 = genericIndex('gsi2');
-    spec.create.AttributeDefinitions = [...(spec.create.AttributeDefinitions ?? []), ...gsi2.attributes];
-    spec.create.GlobalSecondaryIndexes = [...(spec.create.GlobalSecondaryIndexes ?? []), gsi2.index];
-  }
-  return spec;
+export function tenantTableSpec(tableName: string, tenantId: string): TableSpec {
+  return singleTableSpec(tableName, { app: 'chat-platform', role: 'tenant', tenantId });
 }
 
 /** The rate-limit table: one per deployment, shared by every API instance (limits hold across instances). */

@@ -186,12 +186,54 @@ export class TableManager {
         if (!['ResourceInUseException', 'LimitExceededException'].includes(errorName(error))) throw error;
       }
     }
+    await this.waitForIndex(tableName, index.IndexName ?? '', (current) => current?.IndexStatus === 'ACTIVE');
+    return created;
+  }
+
+  /**
+   * Deletes a global index if the table has it, and waits until it is gone and the table is ACTIVE. Idempotent:
+   * a table without the index (never had it, or a previous run deleted it) is done; an index already DELETING
+   * (a run that crashed after asking) is waited for.
+   */
+  async dropGlobalIndex(tableName: string, indexName: string): Promise<boolean> {
+    const table = await this.describe(tableName);
+    if (!table) throw new Error(`table ${tableName} does not exist`);
+    const status = table.GlobalSecondaryIndexes?.find((i) => i.IndexName === indexName)?.IndexStatus;
+    let deleted = false;
+    if (status && status !== 'DELETING') {
+      try {
+        await this.ddb.send(
+          new UpdateTableCommand({
+            TableName: tableName,
+            GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: indexName } }],
+          }),
+        );
+        deleted = true;
+        this.logger.log(`table ${tableName}: deleting index ${indexName}`);
+      } catch (error) {
+        // A concurrent run asked first (or another table update is in progress): wait below.
+        if (
+          !['ResourceInUseException', 'LimitExceededException', 'ResourceNotFoundException'].includes(errorName(error))
+        )
+          throw error;
+      }
+    }
+    await this.waitForIndex(tableName, indexName, (index) => index === undefined);
+    return deleted;
+  }
+
+  /** Polls until the table is ACTIVE and `done` holds for the named index (undefined: the table has none). */
+  private async waitForIndex(
+    tableName: string,
+    indexName: string,
+    done: (index: { IndexStatus?: string } | undefined) => boolean,
+  ): Promise<void> {
     const deadline = Date.now() + this.maxWaitSeconds * 1000;
     for (;;) {
       const current = await this.describe(tableName);
-      const status = current?.GlobalSecondaryIndexes?.find((i) => i.IndexName === index.IndexName)?.IndexStatus;
-      if (status === 'ACTIVE' && current?.TableStatus === 'ACTIVE') return created;
-      if (Date.now() > deadline) throw new Error(`index ${index.IndexName} on ${tableName} not active in time`);
+      const index = current?.GlobalSecondaryIndexes?.find((i) => i.IndexName === indexName);
+      if (current?.TableStatus === 'ACTIVE' && done(index)) return;
+      if (Date.now() > deadline) throw new Error(`index ${indexName} on ${tableName} not settled in time`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }

@@ -69,7 +69,7 @@ export class TenantProvisioner {
     }
     if (tenant.status !== 'provisioning') return tenant;
     try {
-      await this.tables.ensureTable(tenantTableSpec(tenant.tableName, tenant.id, tenant.schemaVersion));
+      await this.tables.ensureTable(tenantTableSpec(tenant.tableName, tenant.id));
       this.stepDone('table');
       const roles = await this.seeder.seedRoles(tenant);
       this.stepDone('roles');

@@ -9,7 +9,7 @@ export type ItemKey = { pk: string; sk: string };
 
 /** A named access pattern: the partition to read, an optional sort-key condition, an index, an order. */
 export interface QuerySpec {
-  index?: 'gsi1' | 'gsi2';
+  index?: 'gsi1';
   /** The partition key's value (of the index when `index` is set). */
   partition: string;
   sort?: { op: 'begins_with' | '>' | '>=' | '<' | '<='; value: string };

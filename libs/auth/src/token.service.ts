@@ -40,8 +40,8 @@ const VERIFIED_CACHE_MAX = 10_000;
  * one character is a miss and is verified in full), until its `exp`. Only successes are cached. This is not
  * a revocation bypass: after this step, on every request, the guard checks the tenant (active) and the caller
  * (the user or operator exists, is not disabled, and the token was issued after their last revocation), from
- * caches the change feed keeps fresh. Sessions are not read per request: a logout stops the session's refresh
- * token, and the access token in hand stays valid until its `exp`.
+ * caches the change feed keeps fresh. Sessions are read only at refresh: a logout revokes the session, which stops
+ * its refresh token, and the access token in hand stays valid until its `exp`.
  */
 @Injectable()
 export class TokenService {

@@ -125,4 +125,20 @@ describe('CursorCodec', () => {
     const edited = Buffer.from(JSON.stringify({ ...body, c: { owner: 'u1' } })).toString('base64url');
     expect(() => codec.open(`${edited}.${sig}`, binding)).toThrow(InvalidCursorError);
   });
+  it('page: reads from the start, then from the key the cursor names, and signs the next cursor for the same binding', async () => {
+    const starts: unknown[] = [];
+    const read = async (start: unknown) => {
+      starts.push(start);
+      return { items: [1, 2], lastKey: start ? undefined : key };
+    };
+    const first = await codec.page(undefined, binding, read, (items) => items.map(String));
+    expect(first.items).toEqual(['1', '2']);
+    const last = await codec.page(first.nextCursor ?? undefined, binding, read, (items) => items);
+    expect(last.nextCursor).toBeNull();
+    expect(starts).toEqual([undefined, key]);
+    await expect(
+      codec.page(first.nextCursor ?? undefined, { ...binding, caller: 'u2' }, read, (items) => items),
+    ).rejects.toThrow(InvalidCursorError);
+    expect(starts).toHaveLength(2);
+  });
 });

@@ -67,6 +67,21 @@ export class CursorCodec {
     return `${payload}.${this.mac(payload, binding).toString('base64url')}`;
   }
 
+  /**
+   * One page of a list behind cursors: `read` from the key `cursor` names (the list's start without one), `present`
+   * its items, and the page's last key signed as the next cursor for the same binding (null after the last page).
+   * Throws InvalidCursorError for a cursor not issued for this binding.
+   */
+  async page<T, R>(
+    cursor: string | undefined,
+    binding: CursorBinding,
+    read: (start: DynamoKey | undefined) => Promise<{ items: T[]; lastKey: DynamoKey | undefined }>,
+    present: (items: T[]) => R[],
+  ): Promise<{ items: R[]; nextCursor: string | null }> {
+    const page = await read(cursor ? this.decode(cursor, binding) : undefined);
+    return { items: present(page.items), nextCursor: this.encode(page.lastKey, binding) };
+  }
+
   /** Returns the key to start after; throws InvalidCursorError for anything not issued for this binding. */
   decode(cursor: string, binding: CursorBinding): DynamoKey {
     return this.open(cursor, binding).key;

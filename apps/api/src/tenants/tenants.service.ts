@@ -162,9 +162,13 @@ export class TenantsService implements BeforeApplicationShutdown {
 
   async list(query: ListTenantsQuery, operatorId: string): Promise<TenantPageDto> {
     const binding: CursorBinding = { tenant: 'platform', list: `tenants:${query.status ?? 'all'}`, caller: operatorId };
-    const start = query.cursor ? this.cursors.decode(query.cursor, binding) : undefined;
-    const page = await this.repository.list(query.limit, start, query.status ? [query.status] : undefined);
-    return { items: page.items.map(toTenantDto), nextCursor: this.cursors.encode(page.lastKey, binding) };
+    const statuses = query.status ? [query.status] : undefined;
+    return this.cursors.page(
+      query.cursor,
+      binding,
+      (start) => this.repository.list(query.limit, start, statuses),
+      (tenants) => tenants.map(toTenantDto),
+    );
   }
 
   async get(id: string): Promise<TenantAttributes> {

@@ -44,9 +44,12 @@ export class UsersService {
 
   async list(caller: Caller, query: PageQuery): Promise<UserPageDto> {
     const binding: CursorBinding = { tenant: RequestContext.tenant().id, list: 'users', caller: caller.id };
-    const start = query.cursor ? this.cursors.decode(query.cursor, binding) : undefined;
-    const page = await this.repository.page(query.limit, start);
-    return { items: page.items.map(toUserDto), nextCursor: this.cursors.encode(page.lastKey, binding) };
+    return this.cursors.page(
+      query.cursor,
+      binding,
+      (start) => this.repository.page(query.limit, start),
+      (users) => users.map(toUserDto),
+    );
   }
 
   async get(id: string): Promise<UserRecord> {

@@ -275,11 +275,13 @@ describe('users: create, list, read, change and delete', () => {
       version: 2,
     });
 
-    // A stale ETag stays stale; weak ETags are understood; a malformed one is a 400.
+    // A stale ETag stays stale; a weak ETag never matches (RFC 9110 strong comparison); `*` matches the current
+    // version; a malformed one is a 400.
     await patch(acme.accessToken, user.id, { name: 'late' }, '"1"').expect(412);
-    await patch(acme.accessToken, user.id, { name: 'weak' }, 'W/"2"').expect(200);
+    await patch(acme.accessToken, user.id, { name: 'weak' }, 'W/"2"').expect(412);
+    await patch(acme.accessToken, user.id, { name: 'any' }, '*').expect(200);
     await patch(acme.accessToken, user.id, { name: 'bad' }, 'two').expect(400);
-    expect(await stored(acme.tableName, `USER#${user.id}`, 'USER')).toMatchObject({ name: 'weak', version: 3 });
+    expect(await stored(acme.tableName, `USER#${user.id}`, 'USER')).toMatchObject({ name: 'any', version: 3 });
   });
 
   it('PATCH without If-Match still applies, also when two arrive at once', async () => {

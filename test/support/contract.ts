@@ -3,8 +3,42 @@ import addFormats from 'ajv-formats';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
+interface MediaType {
+  schema?: object;
+  'x-sse-events'?: Record<string, object>;
+}
+
 interface Operation {
-  responses?: Record<string, { content?: Record<string, { schema?: object }> }>;
+  operationId?: string;
+  responses?: Record<string, { content?: Record<string, MediaType> }>;
+}
+
+/** One Server-Sent Event as the stream carries it. */
+export interface SseEvent {
+  event: string;
+  id?: string;
+  data: string;
+}
+
+/** Splits a `text/event-stream` body into its events (comments and retry lines are skipped). */
+export function parseSse(text: string): SseEvent[] {
+  const events: SseEvent[] = [];
+  for (const block of text.split(/\r?\n\r?\n/)) {
+    let event = 'message';
+    let id: string | undefined;
+    const data: string[] = [];
+    for (const line of block.split(/\r?\n/)) {
+      const colon = line.indexOf(':');
+      if (colon === 0 || line === '') continue;
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'event') event = value;
+      else if (field === 'id') id = value;
+      else if (field === 'data') data.push(value);
+    }
+    if (data.length > 0) events.push({ event, id, data: data.join('\n') });
+  }
+  return events;
 }
 
 /** RFC 9457 problem body as the API sends it; nothing else may appear in it. */
@@ -44,9 +78,15 @@ function strict(schema: unknown): unknown {
   return out;
 }
 
+/** Paths outside the document: the document itself and the Prometheus scrape (text, excluded from it). */
+const UNDOCUMENTED_PREFIXES = ['/docs', '/metrics'];
+
 /**
- * Checks e2e responses against the checked-in openapi.json, extra properties forbidden. Installed by the
- * supertest wrapper (test/support/validating-supertest.ts) on every request the e2e specs make.
+ * Checks e2e responses against the checked-in openapi.json, extra properties forbidden: the status must be one the
+ * operation documents (problem responses included), the content type one documented for that status, the body valid
+ * against its schema (problems also against the stricter PROBLEM_SCHEMA), and each event of a `text/event-stream`
+ * against the schema its name has in the media type's `x-sse-events`. Installed by the supertest wrapper
+ * (test/support/validating-supertest.ts) on every request the e2e specs make.
  */
 export class ContractChecker {
   private readonly ajv = new Ajv({ strict: false, allErrors: true });
@@ -68,28 +108,70 @@ export class ContractChecker {
     }
   }
 
-  /** Throws with the violations when the response breaks the contract. */
-  check(method: string, url: string, status: number, contentType: string | undefined, body: unknown): void {
+  /** Throws with the violations when the response breaks the contract (`text`: the raw body of a stream). */
+  check(
+    method: string,
+    url: string,
+    status: number,
+    contentType: string | undefined,
+    body: unknown,
+    text?: string,
+  ): void {
     const type = (contentType ?? '').split(';')[0].trim();
-    if (type === 'application/problem+json')
-      return this.assert(this.problem, body, `${method} ${url} ${status} problem`);
-    if (type !== 'application/json') return;
     const path = new URL(url, 'http://x').pathname;
-    if (path.startsWith('/docs')) return; // the OpenAPI document itself
+    if (UNDOCUMENTED_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`) || path.startsWith(`${p}-`))) return;
     const route = this.routes.find((r) => r.method === method.toLowerCase() && r.pattern.test(path));
-    if (!route) throw new Error(`contract: ${method} ${path} is not in openapi.json`);
-    const schema = route.op.responses?.[String(status)]?.content?.['application/json']?.schema;
-    if (!schema)
+    if (!route) {
+      // An unknown route (or method) is the API's 404 problem; a request Node could not read, 400/431.
+      if (type === 'application/problem+json' && [400, 404, 431].includes(status)) {
+        return this.checkProblem(body, status, `${method} ${path} ${status} problem`);
+      }
+      throw new Error(`contract: ${method} ${path} is not in openapi.json (answered ${status} ${type})`);
+    }
+    const where = `${method} ${route.template} ${status}`;
+    const response = route.op.responses?.[String(status)];
+    if (!response)
       throw new Error(
-        `contract: ${method} ${route.template} answered ${status} with JSON, which openapi.json does not document`,
+        `contract: ${where} (${type || 'no body'}): openapi.json does not document status ${status} for ${route.op.operationId}`,
       );
-    const key = `${method} ${route.template} ${status}`;
+    if (!type) return;
+    const media = response.content?.[type];
+    if (!media) throw new Error(`contract: ${where} answered ${type}, which openapi.json does not document there`);
+    if (type === 'application/problem+json') return this.checkProblem(body, status, `${where} problem`);
+    if (type === 'text/event-stream') return this.checkStream(media, text ?? '', where);
+    if (type !== 'application/json' || !media.schema) return;
+    this.assert(this.validator(where, media.schema), body, where);
+  }
+
+  private checkProblem(body: unknown, status: number, what: string): void {
+    this.assert(this.problem, body, what);
+    if ((body as { status?: unknown }).status !== status)
+      throw new Error(`contract: ${what}: the body's status is not the response's`);
+  }
+
+  private checkStream(media: MediaType, text: string, where: string): void {
+    const documented = media['x-sse-events'];
+    if (!documented) throw new Error(`contract: ${where}: text/event-stream without x-sse-events in openapi.json`);
+    for (const [i, event] of parseSse(text).entries()) {
+      const schema = documented[event.event];
+      if (!schema) throw new Error(`contract: ${where}: event ${i} \`${event.event}\` is not in x-sse-events`);
+      let data: unknown;
+      try {
+        data = JSON.parse(event.data);
+      } catch {
+        throw new Error(`contract: ${where}: event ${i} \`${event.event}\` carries data that is not JSON`);
+      }
+      this.assert(this.validator(`${where} event ${event.event}`, schema), data, `${where} event ${event.event}`);
+    }
+  }
+
+  private validator(key: string, schema: object): ValidateFunction {
     let validate = this.validators.get(key);
     if (!validate) {
       validate = this.ajv.compile(strict(schema) as object);
       this.validators.set(key, validate);
     }
-    this.assert(validate, body, key);
+    return validate;
   }
 
   private assert(validate: ValidateFunction, body: unknown, what: string): void {

@@ -1,6 +1,7 @@
 /**
  * Jest maps `supertest` here (jest.config.js): the same API, plus a contract check of every response against
- * openapi.json (extra properties forbidden). A response that leaks a field not in the schema fails its test.
+ * openapi.json (extra properties forbidden; statuses, content types and stream events as documented). A response
+ * that breaks the document fails its test.
  */
 import type { Response } from 'supertest';
 import { ContractChecker } from './contract';
@@ -27,6 +28,7 @@ function request(app: unknown, options?: unknown) {
           res.status,
           res.headers['content-type'] as string | undefined,
           res.body,
+          res.text,
         );
       }) as ReturnType<typeof original>;
   }

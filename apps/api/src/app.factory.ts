@@ -7,6 +7,8 @@ import helmet from 'helmet';
 import { AppModule } from './app.module';
 import { genReqId, logContext, registerHttpHooks } from './common/http-hooks';
 import { registerJsonBodyParser } from './common/json-body';
+import { completeOpenApiDocument, OPENAPI_DOCUMENT_OPTIONS } from './common/openapi-contract';
+import { clientErrorProblem } from './common/problem';
 import { createValidationPipe } from './common/validation';
 import { ShutdownState } from './health/shutdown-state';
 
@@ -31,7 +33,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
     .addTag('chats', 'Chats, messages and streamed replies')
     .addTag('usage', 'Token usage and DynamoDB capacity')
     .build();
-  return SwaggerModule.createDocument(app, config);
+  return completeOpenApiDocument(SwaggerModule.createDocument(app, config, OPENAPI_DOCUMENT_OPTIONS));
 }
 
 /**
@@ -47,6 +49,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     // Our onRequest hook answers requests that arrive while closing with a 503 problem (Retry-After).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Requests Node's parser refuses (oversized headers → 431) get a problem body too.
+    clientErrorHandler: clientErrorProblem,
   });
   const log = createRootLogger(config.logLevel, logContext);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {

@@ -11,16 +11,12 @@ export type AccessRule =
   | { public?: false; scope: 'platform'; permission?: PlatformPermission }
   | { public?: false; scope: 'tenant'; permission?: Permission };
 
-/** The route needs no token (login, health, metrics with its own token). */
-/** Problem responses every route can give (documented in OpenAPI). */
-const COMMON_PROBLEMS = [
-  ApiProblem(400, 'Invalid input: the problem names each field'),
-  ApiProblem(500, 'Internal error (logged with the request id)'),
-  ApiProblem(503, 'DynamoDB unavailable or throttling; retry after Retry-After seconds'),
-];
-
+/**
+ * The route needs no token (login, health, metrics with its own token). The problems every route can answer
+ * (400, 431, 500, 503) are added to the document for all routes at once (apps/api/src/common/openapi-contract.ts).
+ */
 export const Public = (): MethodDecorator & ClassDecorator =>
-  applyDecorators(SetMetadata(ACCESS_METADATA, { public: true } satisfies AccessRule), ...COMMON_PROBLEMS);
+  applyDecorators(SetMetadata(ACCESS_METADATA, { public: true } satisfies AccessRule));
 
 /**
  * The route needs a valid access token of `scope`, and `permission` when given. Checked by the global guards
@@ -34,7 +30,11 @@ export function Authenticated(
     SetMetadata(ACCESS_METADATA, { ...rule, scope } as AccessRule),
     ApiBearerAuth(),
     ApiProblem(401, 'Missing, invalid or expired access token'),
-    ApiProblem(403, 'The token lacks the permission, or its tenant is suspended'),
-    ...COMMON_PROBLEMS,
+    ApiProblem(
+      403,
+      scope === 'platform'
+        ? 'A token of the other scope, or without the permission'
+        : 'A token of the other scope or without the permission, or its tenant is suspended or not yet usable',
+    ),
   );
 }

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Ip, Post } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiTags, ApiTooManyRequestsResponse } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authenticated, CurrentCaller, Public } from '@lib/auth';
+import { ApiProblem } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import { RefreshDto, TokenPairDto } from '../operators/dto/operator-auth.dto';
 import { AuthService } from './auth.service';
@@ -13,15 +14,21 @@ export class AuthController {
 
   @Post('auth/login')
   @Public()
+  @ApiOperation({ operationId: 'login' })
+  @ApiProblem(403, 'The tenant is suspended')
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: TokenPairDto })
-  @ApiTooManyRequestsResponse({ description: 'Too many failed logins for this account or address' })
+  @ApiProblem(429, 'Too many failed logins for this account or address (Retry-After)')
+  @ApiProblem(401, 'Wrong credentials (the same answer for every reason)')
   login(@Body() body: LoginDto, @Ip() ip: string): Promise<TokenPairDto> {
     return this.auth.login(body.tenant, body.email, body.password, ip);
   }
 
   @Post('auth/refresh')
   @Public()
+  @ApiOperation({ operationId: 'refreshToken' })
+  @ApiProblem(403, 'The tenant is suspended')
+  @ApiProblem(401, 'Unknown, expired, retired or revoked refresh token')
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: TokenPairDto })
   refresh(@Body() body: RefreshDto): Promise<TokenPairDto> {
@@ -30,6 +37,7 @@ export class AuthController {
 
   @Post('auth/logout')
   @Authenticated({ scope: 'tenant' })
+  @ApiOperation({ operationId: 'logout' })
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiNoContentResponse()
   logout(@CurrentCaller() caller: Caller, @Body() body: LogoutDto): Promise<void> {
@@ -38,6 +46,7 @@ export class AuthController {
 
   @Get('me')
   @Authenticated({ scope: 'tenant' })
+  @ApiOperation({ operationId: 'getMe' })
   @ApiOkResponse({ type: MeDto })
   me(@CurrentCaller() caller: Caller): Promise<MeDto> {
     return this.auth.me(caller);

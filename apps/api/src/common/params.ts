@@ -1,6 +1,6 @@
 import { Param, type PipeTransform } from '@nestjs/common';
 import { ApiParam } from '@nestjs/swagger';
-import { DomainError, ULID_PATTERN } from '@lib/observability';
+import { ApiProblem, DomainError, ULID_PATTERN } from '@lib/observability';
 
 /** Refuses a path parameter that is not a ULID with the same 400 problem the validation pipe gives. */
 class UlidPipe implements PipeTransform<unknown, string> {
@@ -26,6 +26,8 @@ export function UlidParam(name: string): ParameterDecorator {
       name,
       schema: { type: 'string', pattern: ULID_PATTERN.source, example: '01J9Z8Q3M5XK6B2N4P7R8S9T0V' },
     }),
+    // Unknown, deleted, or another tenant's (or user's) object: the same 404, so ids cannot be probed.
+    ApiProblem(404, 'No such object visible to the caller'),
   );
 }
 

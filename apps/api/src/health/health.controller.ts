@@ -1,5 +1,5 @@
 import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { Public } from '@lib/auth';
 import { ControlTableService } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
@@ -18,6 +18,7 @@ export class HealthController {
 
   @Get('live')
   @Public()
+  @ApiOperation({ operationId: 'getLiveness' })
   @ApiOkResponse({ type: HealthDto })
   live(): HealthDto {
     return { status: 'ok' };
@@ -25,10 +26,11 @@ export class HealthController {
 
   /** 200 when DynamoDB answers and the control table is ACTIVE; 503 otherwise and while shutting down. */
   @Get('ready')
-  @ApiOkResponse({ type: ReadinessDto })
-  // Above @Public(), so that it wins over the generic 503 problem: readiness answers 503 with its checks.
-  @ApiServiceUnavailableResponse({ type: ReadinessDto })
   @Public()
+  @ApiOperation({ operationId: 'getReadiness' })
+  @ApiOkResponse({ type: ReadinessDto })
+  // Readiness answers 503 with its checks (and, while the listener closes, the shutdown problem).
+  @ApiServiceUnavailableResponse({ type: ReadinessDto })
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<ReadinessDto> {
     const result = await this.check();
     if (result.status !== 'ok') void reply.status(HttpStatus.SERVICE_UNAVAILABLE);

@@ -1,18 +1,19 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Res } from '@nestjs/common';
 import {
-  ApiConflictResponse,
-  ApiExtraModels,
-  getSchemaPath,
   ApiCreatedResponse,
+  ApiExtraModels,
   ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiTags,
+  getSchemaPath,
 } from '@nestjs/swagger';
 import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
+import { ApiProblem } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
-import { parseIfMatch, setEtag } from '../common/etag';
+import { CREATED_HEADERS, ETAG_HEADER, IF_MATCH_HEADER, parseIfMatch, setCreated, setEtag } from '../common/etag';
 import { UlidParam } from '../common/params';
 import { CreateRoleDto, PermissionDto, RoleDto, RoleListDto, UpdateRoleDto } from './dto/role.dto';
 import { RolesService, toRoleDto } from './roles.service';
@@ -24,6 +25,7 @@ export class RolesController {
 
   @Get('permissions')
   @Authenticated({ permission: Permission.RolesRead })
+  @ApiOperation({ operationId: 'listPermissions' })
   @ApiExtraModels(PermissionDto)
   @ApiOkResponse({ schema: { type: 'array', maxItems: 100, items: { $ref: getSchemaPath(PermissionDto) } } })
   permissions(): PermissionDto[] {
@@ -39,21 +41,21 @@ export class RolesController {
 
   @Post('roles')
   @Authenticated({ permission: Permission.RolesWrite })
-  @ApiCreatedResponse({ type: RoleDto })
-  @ApiConflictResponse({ description: 'Name taken' })
+  @ApiCreatedResponse({ type: RoleDto, headers: CREATED_HEADERS })
+  @ApiProblem(409, 'Name taken, or the tenant already has 100 roles')
   async create(
     @CurrentCaller() caller: Caller,
     @Body() body: CreateRoleDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<RoleDto> {
     const role = await this.roles.create(caller, body);
-    setEtag(reply, role.version);
+    setCreated(reply, `/v1/roles/${role.id}`, role.version);
     return toRoleDto(role);
   }
 
   @Get('roles/:roleId')
   @Authenticated({ permission: Permission.RolesRead })
-  @ApiOkResponse({ type: RoleDto })
+  @ApiOkResponse({ type: RoleDto, headers: ETAG_HEADER })
   async get(@UlidParam('roleId') roleId: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<RoleDto> {
     const role = await this.roles.get(roleId);
     setEtag(reply, role.version);
@@ -62,8 +64,9 @@ export class RolesController {
 
   @Patch('roles/:roleId')
   @Authenticated({ permission: Permission.RolesWrite })
-  @ApiHeader({ name: 'If-Match', required: false })
-  @ApiOkResponse({ type: RoleDto })
+  @ApiHeader(IF_MATCH_HEADER)
+  @ApiOkResponse({ type: RoleDto, headers: ETAG_HEADER })
+  @ApiProblem(409, 'Name taken, or a change that kept racing')
   async update(
     @CurrentCaller() caller: Caller,
     @UlidParam('roleId') roleId: string,
@@ -80,6 +83,7 @@ export class RolesController {
   @Authenticated({ permission: Permission.RolesWrite })
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiNoContentResponse()
+  @ApiProblem(409, 'The role is still assigned to a user')
   delete(@CurrentCaller() caller: Caller, @UlidParam('roleId') roleId: string): Promise<void> {
     return this.roles.delete(caller, roleId);
   }

@@ -1,20 +1,20 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Query, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
-  ApiConflictResponse,
   ApiCreatedResponse,
   ApiHeader,
-  ApiNotFoundResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
 import { Authenticated, CurrentCaller, PlatformPermission } from '@lib/auth';
+import { ApiProblem } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
-import { parseIfMatch, setEtag } from '../common/etag';
+import { CREATED_HEADERS, ETAG_HEADER, IF_MATCH_HEADER, parseIfMatch, setCreated, setEtag } from '../common/etag';
 import { PageQueryParams } from '../common/pagination';
 import { UlidParam } from '../common/params';
-import { UsageDto, UsageQueryDto } from '../usage/dto/usage.dto';
+import { currentMonth, UsageDto, UsageQueryDto } from '../usage/dto/usage.dto';
 import {
   CreateTenantDto,
   type ListTenantsQuery,
@@ -32,13 +32,20 @@ export class TenantsController {
 
   @Post()
   @Authenticated({ scope: 'platform', permission: PlatformPermission.TenantsWrite })
-  @ApiCreatedResponse({ type: TenantDto, description: 'Provisioned and active' })
-  @ApiAcceptedResponse({ type: TenantDto, description: 'Still provisioning (or failed); GET shows progress' })
-  @ApiConflictResponse({ description: 'Slug taken' })
+  @ApiCreatedResponse({ type: TenantDto, description: 'Provisioned and active', headers: CREATED_HEADERS })
+  @ApiAcceptedResponse({
+    type: TenantDto,
+    description: 'Still provisioning (or failed); GET shows progress',
+    headers: CREATED_HEADERS,
+  })
+  @ApiProblem(409, 'Slug taken')
   async create(@Body() body: CreateTenantDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<TenantDto> {
     const { tenant, finished } = await this.tenants.create(body);
+    // The record as it stands now (provisioning moves it on in the background): its body and ETag agree.
+    const current = await this.tenants.get(tenant.id);
+    setCreated(reply, `/v1/tenants/${current.id}`, current.version);
     void reply.status(finished ? HttpStatus.CREATED : HttpStatus.ACCEPTED);
-    return tenant;
+    return toTenantDto(current);
   }
 
   @Get()
@@ -53,8 +60,7 @@ export class TenantsController {
 
   @Get(':tenantId')
   @Authenticated({ scope: 'platform', permission: PlatformPermission.TenantsRead })
-  @ApiOkResponse({ type: TenantDto })
-  @ApiNotFoundResponse()
+  @ApiOkResponse({ type: TenantDto, headers: ETAG_HEADER })
   async get(
     @UlidParam('tenantId') tenantId: string,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -66,8 +72,9 @@ export class TenantsController {
 
   @Patch(':tenantId')
   @Authenticated({ scope: 'platform', permission: PlatformPermission.TenantsWrite })
-  @ApiHeader({ name: 'If-Match', required: false, description: 'ETag from a previous read; stale → 412' })
-  @ApiOkResponse({ type: TenantDto })
+  @ApiHeader(IF_MATCH_HEADER)
+  @ApiOkResponse({ type: TenantDto, headers: ETAG_HEADER })
+  @ApiProblem(409, 'A status change from a state other than active or suspended, or a change that kept racing')
   async update(
     @UlidParam('tenantId') tenantId: string,
     @Body() body: UpdateTenantDto,
@@ -92,8 +99,9 @@ export class TenantsController {
 
   @Get(':tenantId/usage')
   @Authenticated({ scope: 'platform', permission: PlatformPermission.TenantsRead })
+  @ApiOperation({ operationId: 'getTenantUsage' })
   @ApiOkResponse({ type: UsageDto })
   usage(@UlidParam('tenantId') tenantId: string, @Query() { month }: UsageQueryDto): Promise<UsageDto> {
-    return this.tenants.usage(tenantId, month);
+    return this.tenants.usage(tenantId, month ?? currentMonth());
   }
 }

@@ -1,16 +1,10 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Res } from '@nestjs/common';
-import {
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiHeader,
-  ApiNoContentResponse,
-  ApiOkResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
+import { ApiProblem } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply } from 'fastify';
-import { parseIfMatch, setEtag } from '../common/etag';
+import { CREATED_HEADERS, ETAG_HEADER, IF_MATCH_HEADER, parseIfMatch, setCreated, setEtag } from '../common/etag';
 import { type PageQuery, PageQueryParams } from '../common/pagination';
 import { UlidParam } from '../common/params';
 import { CreateUserDto, UpdateUserDto, UserDto, UserPageDto } from './dto/user.dto';
@@ -30,21 +24,21 @@ export class UsersController {
 
   @Post()
   @Authenticated({ permission: Permission.UsersWrite })
-  @ApiCreatedResponse({ type: UserDto })
-  @ApiConflictResponse({ description: 'Email taken in this tenant' })
+  @ApiCreatedResponse({ type: UserDto, headers: CREATED_HEADERS })
+  @ApiProblem(409, 'Email taken in this tenant')
   async create(
     @CurrentCaller() caller: Caller,
     @Body() body: CreateUserDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<UserDto> {
     const user = await this.users.create(caller, body);
-    setEtag(reply, user.version);
+    setCreated(reply, `/v1/users/${user.id}`, user.version);
     return toUserDto(user);
   }
 
   @Get(':userId')
   @Authenticated({ permission: Permission.UsersRead })
-  @ApiOkResponse({ type: UserDto })
+  @ApiOkResponse({ type: UserDto, headers: ETAG_HEADER })
   async get(@UlidParam('userId') userId: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<UserDto> {
     const user = await this.users.get(userId);
     setEtag(reply, user.version);
@@ -53,8 +47,9 @@ export class UsersController {
 
   @Patch(':userId')
   @Authenticated({ permission: Permission.UsersWrite })
-  @ApiHeader({ name: 'If-Match', required: false, description: 'ETag from a previous read; stale → 412' })
-  @ApiOkResponse({ type: UserDto })
+  @ApiHeader(IF_MATCH_HEADER)
+  @ApiOkResponse({ type: UserDto, headers: ETAG_HEADER })
+  @ApiProblem(409, 'Email taken, the last enabled owner, or a change that kept racing')
   async update(
     @CurrentCaller() caller: Caller,
     @UlidParam('userId') userId: string,
@@ -71,6 +66,7 @@ export class UsersController {
   @Authenticated({ permission: Permission.UsersWrite })
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiNoContentResponse()
+  @ApiProblem(409, 'The last enabled owner, or a change that kept racing')
   delete(@CurrentCaller() caller: Caller, @UlidParam('userId') userId: string): Promise<void> {
     return this.users.delete(caller, userId);
   }

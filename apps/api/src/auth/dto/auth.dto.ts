@@ -4,13 +4,13 @@ import { NoControlChars } from '../../common/text';
 import { SLUG_PATTERN } from '../../tenants/dto/tenant.dto';
 
 export class LoginDto {
-  @ApiProperty({ example: 'acme', description: 'Tenant slug' })
+  @ApiProperty({ example: 'acme', description: 'Tenant slug', pattern: SLUG_PATTERN.source })
   @IsString()
   @NoControlChars()
   @Matches(SLUG_PATTERN, { message: 'tenant must be a tenant slug' })
   tenant!: string;
 
-  @ApiProperty({ example: 'ada@acme.test', maxLength: 254 })
+  @ApiProperty({ example: 'ada@acme.test', format: 'email', maxLength: 254 })
   @IsEmail()
   @NoControlChars()
   @MaxLength(254)

@@ -3,7 +3,7 @@ import { IsEmail, IsString, MaxLength, MinLength } from 'class-validator';
 import { NoControlChars } from '../../common/text';
 
 export class OperatorLoginDto {
-  @ApiProperty({ example: 'operator@example.com', maxLength: 254 })
+  @ApiProperty({ example: 'operator@example.com', format: 'email', maxLength: 254 })
   @IsEmail()
   @NoControlChars()
   @MaxLength(254)

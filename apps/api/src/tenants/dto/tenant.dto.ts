@@ -26,7 +26,7 @@ export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$/;
 export { TENANT_STATUSES };
 
 export class TenantAdminDto {
-  @ApiProperty({ example: 'admin@acme.test', maxLength: 254 })
+  @ApiProperty({ example: 'admin@acme.test', format: 'email', maxLength: 254 })
   @IsEmail()
   @NoControlChars()
   @MaxLength(254)

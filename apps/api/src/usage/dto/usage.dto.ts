@@ -1,13 +1,26 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { IsString, Matches } from 'class-validator';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, Matches } from 'class-validator';
 import { NoControlChars } from '../../common/text';
 
+const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
+
+/** The current month (UTC), `YYYY-MM`: what the usage routes read without `month`. */
+export function currentMonth(now = new Date()): string {
+  return now.toISOString().slice(0, 7);
+}
+
 export class UsageQueryDto {
-  @ApiProperty({ example: '2026-11', pattern: '^\\d{4}-(0[1-9]|1[0-2])$' })
+  @ApiPropertyOptional({
+    example: '2026-11',
+    pattern: MONTH.source,
+    maxLength: 7,
+    description: 'UTC month; the current month when absent',
+  })
+  @IsOptional()
   @IsString()
   @NoControlChars()
-  @Matches(/^\d{4}-(0[1-9]|1[0-2])$/, { message: 'month must be YYYY-MM' })
-  month!: string;
+  @Matches(MONTH, { message: 'month must be YYYY-MM' })
+  month?: string;
 }
 
 export class DynamoCapacityDto {

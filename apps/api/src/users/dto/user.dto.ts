@@ -17,7 +17,7 @@ import { ULID_PATTERN } from '@lib/observability';
 export const MAX_ROLES_PER_USER = 10;
 
 export class CreateUserDto {
-  @ApiProperty({ example: 'ada@acme.test', maxLength: 254 })
+  @ApiProperty({ example: 'ada@acme.test', format: 'email', maxLength: 254 })
   @IsEmail()
   @NoControlChars()
   @MaxLength(254)

@@ -5,6 +5,7 @@ export * from './password-hasher';
 export * from './permissions';
 export * from './permissions.guard';
 export * from './refresh-token';
+export * from './refresh-session';
 export * from './token.service';
 export * from './current-caller.decorator';
 export * from './ownership';

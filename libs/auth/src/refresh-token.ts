@@ -68,7 +68,6 @@ export interface RefreshRotation {
   grace: RefreshGrace;
 }
 
-/** Where the session of a refresh token lives; one per call (it knows the token's ids). */
 /**
  * The conditional update that stores a rotation on a session item, whichever table holds it: only while the
  * presented hash is still the current one and the session is not revoked (another refresh won otherwise).
@@ -88,6 +87,7 @@ export function rotationUpdate(currentHash: string, rotation: RefreshRotation, e
   };
 }
 
+/** Where the session of a refresh token lives; one per call (it knows the token's ids). */
 export interface RefreshStore<S extends RefreshFamily> {
   load(): Promise<S | undefined>;
   /** Writes `rotation` if `session.refreshHash` is still current and not revoked; false when it was not. */

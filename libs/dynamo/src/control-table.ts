@@ -2,6 +2,9 @@ import type { LlmProviderName } from '@lib/config';
 import * as dynamoose from 'dynamoose';
 import type { Item } from 'dynamoose/dist/Item';
 import type { ModelType } from 'dynamoose/dist/General';
+import { DomainError } from '@lib/observability';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cancellationCodes, isTransactionCanceled } from './errors';
 
 /** Key builders of the control table, one place per entity (see docs/data-model.md). */
 export const ControlKeys = {
@@ -25,6 +28,14 @@ export const ControlKeys = {
 /** A tenant's lifecycle, in this one list: the type, the control table's schema and the API's enum come from it. */
 export const TENANT_STATUSES = ['provisioning', 'active', 'suspended', 'deleting', 'deleted', 'failed'] as const;
 export type TenantStatus = (typeof TENANT_STATUSES)[number];
+
+/**
+ * What a change record names (libs/tenancy change-feed.ts). Each kind is the cache entry that must be dropped on
+ * every instance: `tenant` (status, settings, deletion), `user` (disabled, deleted, roles, sessions revoked),
+ * `roles` (a tenant's roles: created, permissions changed, deleted), `operator` (disabled or enabled).
+ */
+export const CHANGE_KINDS = ['tenant', 'user', 'roles', 'operator'] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 /** The tenant's own LLM, set by an operator; each field absent falls back to the deployment's LLM_* setting. */
 export interface TenantLlmSettings {
@@ -99,24 +110,102 @@ export interface MarkerAttributes {
   createdAt: string;
 }
 
+/** `ControlKeys.operatorCount()`: how many operators are enabled. */
+export interface OperatorCountAttributes {
+  pk: string;
+  sk: string;
+  enabledCount: number;
+}
+
+/** A refresh-token family of an operator (the item type: libs/auth refresh-session.ts). */
+export interface OperatorSessionAttributes {
+  pk: string;
+  sk: string;
+  ownerId: string;
+  sessionId: string;
+  refreshHash: string;
+  previousHashes: string[];
+  revoked: boolean;
+  /** Epoch seconds (sessions written before were ISO strings: read through `RefreshSessions`, never a model). */
+  createdAt: number;
+  expiresAt: number;
+  grace?: { fromHash: string; sealed: string; until: number };
+}
+
+/** A change-feed record (`ControlKeys.change`); DynamoDB TTL removes it after `expiresAt` (epoch seconds). */
+export interface ChangeRecordAttributes {
+  pk: string;
+  sk: string;
+  kind: ChangeKind;
+  tenantId?: string;
+  id?: string;
+  expiresAt: number;
+}
+
 export type TenantItem = Item & TenantAttributes;
 export type OperatorItem = Item & OperatorAttributes;
 export type MarkerItem = Item & MarkerAttributes;
+export type OperatorCountItem = Item & OperatorCountAttributes;
+export type OperatorSessionItem = Item & OperatorSessionAttributes;
+export type ChangeRecordItem = Item & ChangeRecordAttributes;
 
 const keys = {
   pk: { type: String, hashKey: true },
   sk: { type: String, rangeKey: true },
 } as const;
 
+/** The list index of tenants and operators (`ControlKeys.tenantIndex`, `ControlKeys.operatorIndex`). */
+const listIndex = {
+  gsi1pk: { type: String, index: { name: 'gsi1', type: 'global', rangeKey: 'gsi1sk' } },
+  gsi1sk: String,
+} as const;
+
+/** One write of a control-table transaction, as a model's `transaction.create/update/...` builds it. */
+export type ControlWrite = Parameters<typeof dynamoose.transaction>[0][number];
+
+const MAX_CONFLICT_ATTEMPTS = 8;
+
 /**
- * dynamoose models of the control table (a fixed, small set of models on one table; low traffic).
+ * Runs a dynamoose transaction of control-table writes: undefined when it committed, or the cancellation code of
+ * each write (`ConditionalCheckFailed`, `None`, ...) when a condition refused it. A conflict with another
+ * transaction on the same items is retried with capped, jittered backoff, as `transactWrite` does for the
+ * document client; past the retries it is a 503 (retry later), never mistaken for a failed condition.
+ */
+export async function transactControl(writes: ControlWrite[]): Promise<string[] | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await dynamoose.transaction(writes);
+      return undefined;
+    } catch (error) {
+      if (!isTransactionCanceled(error)) throw error;
+      const codes = cancellationCodes(error);
+      if (!codes.includes('TransactionConflict')) return codes;
+      if (attempt >= MAX_CONFLICT_ATTEMPTS) {
+        throw new DomainError('unavailable', 'too many concurrent changes; retry', { retryAfterSeconds: 1 });
+      }
+      await sleep(Math.min(500, 10 * 2 ** attempt) * Math.random());
+    }
+  }
+}
+
+/**
+ * dynamoose models of the control table, one per item kind (a fixed, small set of models on one table; low
+ * traffic). Each owns its item's schema; keys are built by `ControlKeys` and the schemas declare the same `pk`/`sk`
+ * (and `gsi1`) attributes (control-table.spec.ts checks items built with ControlKeys against every model).
+ * Writes and reads off the request path go through the models; the few request-path reads and writes that
+ * stay on the document client (docs/data-model.md, "Control table") use the same keys and are checked against
+ * the models' schemas by the same spec.
  * Model names carry the table name because dynamoose registers models globally by name.
  * Tables are created by TableManager, never by dynamoose.
  */
 export class ControlTable {
   readonly tenants: ModelType<TenantItem>;
   readonly operators: ModelType<OperatorItem>;
+  /** Unique values: slugs (`ControlKeys.slug`) and operator e-mails (`ControlKeys.operatorEmail`). */
   readonly markers: ModelType<MarkerItem>;
+  readonly operatorCount: ModelType<OperatorCountItem>;
+  readonly operatorSessions: ModelType<OperatorSessionItem>;
+  readonly changes: ModelType<ChangeRecordItem>;
   readonly table: InstanceType<typeof dynamoose.Table>;
 
   constructor(readonly tableName: string) {
@@ -126,8 +215,7 @@ export class ControlTable {
       new dynamoose.Schema(
         {
           ...keys,
-          gsi1pk: { type: String, index: { name: 'gsi1', type: 'global', rangeKey: 'gsi1sk' } },
-          gsi1sk: String,
+          ...listIndex,
           id: { type: String, required: true },
           slug: { type: String, required: true },
           name: { type: String, required: true },
@@ -152,8 +240,7 @@ export class ControlTable {
       new dynamoose.Schema(
         {
           ...keys,
-          gsi1pk: { type: String, index: { name: 'gsi1', type: 'global', rangeKey: 'gsi1sk' } },
-          gsi1sk: String,
+          ...listIndex,
           id: { type: String, required: true },
           email: { type: String, required: true },
           name: { type: String, required: true },
@@ -174,7 +261,56 @@ export class ControlTable {
         options,
       ),
     );
-    this.table = new dynamoose.Table(tableName, [this.tenants, this.operators, this.markers], {
+    this.operatorCount = dynamoose.model<OperatorCountItem>(
+      `${tableName}:OperatorCount`,
+      new dynamoose.Schema({ ...keys, enabledCount: { type: Number, required: true } }, options),
+    );
+    this.operatorSessions = dynamoose.model<OperatorSessionItem>(
+      `${tableName}:OperatorSession`,
+      new dynamoose.Schema(
+        {
+          ...keys,
+          ownerId: { type: String, required: true },
+          sessionId: { type: String, required: true },
+          refreshHash: { type: String, required: true },
+          previousHashes: { type: Array, schema: [String], required: true },
+          revoked: { type: Boolean, required: true },
+          createdAt: { type: Number, required: true },
+          expiresAt: { type: Number, required: true },
+          grace: {
+            type: Object,
+            schema: {
+              fromHash: { type: String, required: true },
+              sealed: { type: String, required: true },
+              until: { type: Number, required: true },
+            },
+          },
+        },
+        options,
+      ),
+    );
+    this.changes = dynamoose.model<ChangeRecordItem>(
+      `${tableName}:Change`,
+      new dynamoose.Schema(
+        {
+          ...keys,
+          kind: { type: String, required: true, enum: [...CHANGE_KINDS] },
+          tenantId: String,
+          id: String,
+          expiresAt: { type: Number, required: true },
+        },
+        options,
+      ),
+    );
+    const models = [
+      this.tenants,
+      this.operators,
+      this.markers,
+      this.operatorCount,
+      this.operatorSessions,
+      this.changes,
+    ];
+    this.table = new dynamoose.Table(tableName, models, {
       create: false,
       waitForActive: false,
       update: false,

@@ -1,18 +1,14 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { AppConfig } from '@lib/config';
-import { ControlKeys, DynamoClients } from '@lib/dynamo';
+import { type ChangeKind, type ChangeRecordAttributes, ControlKeys, DynamoClients } from '@lib/dynamo';
 import { MetricsService } from '@lib/observability';
 import { Counter, Gauge } from 'prom-client';
 import { decodeTime, encodeTime, ulid } from 'ulid';
 import { ControlTableService } from './control-table.service';
 import type { TransactItem } from './tenant-repository.base';
 
-/**
- * What a change record names. Each kind is the cache entry that must be dropped on every instance:
- * `tenant` (status, settings, deletion), `user` (disabled, deleted, roles, sessions revoked), `roles` (a tenant's
- * roles: created, permissions changed, deleted), `operator` (disabled or enabled).
- */
-export type ChangeKind = 'tenant' | 'user' | 'roles' | 'operator';
+/** What a change record names (the kinds and the record's schema: the control table's `changes` model). */
+export type { ChangeKind };
 
 export interface Change {
   kind: ChangeKind;
@@ -108,22 +104,29 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     this.handlers.set(kind, [...(this.handlers.get(kind) ?? []), handler]);
   }
 
-  /** The record of `change`, to be written in the same TransactWriteItems as the change itself. */
-  entry(change: Change): TransactItem {
+  /**
+   * The record of `change`, to be written in the same transaction as the change itself: control-table
+   * transactions write it through the `changes` model (`control.models.changes.transaction.create(record)`).
+   */
+  record(change: Change): ChangeRecordAttributes {
     const now = this.clock();
     const id = ulid(now);
     return {
-      Put: {
-        TableName: this.control.tableName,
-        Item: {
-          ...ControlKeys.change(hourOf(now), id),
-          kind: change.kind,
-          ...(change.tenantId ? { tenantId: change.tenantId } : {}),
-          ...(change.id ? { id: change.id } : {}),
-          expiresAt: Math.floor(now / 1000) + RECORD_TTL_SECONDS,
-        },
-      },
+      ...ControlKeys.change(hourOf(now), id),
+      kind: change.kind,
+      ...(change.tenantId ? { tenantId: change.tenantId } : {}),
+      ...(change.id ? { id: change.id } : {}),
+      expiresAt: Math.floor(now / 1000) + RECORD_TTL_SECONDS,
     };
+  }
+
+  /**
+   * The record of `change` as a raw Put, for transactions on a tenant table (`TenantTable.transact`, on the
+   * document client): dynamoose cannot join them. The item is `record()`'s, which the model's schema accepts
+   * (libs/dynamo control-table.spec.ts).
+   */
+  entry(change: Change): TransactItem {
+    return { Put: { TableName: this.control.tableName, Item: this.record(change) } };
   }
 
   /**

@@ -26,7 +26,7 @@ export class AuthService {
     private readonly users: UsersRepository,
     private readonly userCache: UserCache,
     private readonly roles: RolesCache,
-    private readonly sessions: SessionsRepository,
+    private readonly sessionItems: SessionsRepository,
     private readonly throttle: LoginThrottle,
     private readonly hasher: PasswordHasher,
     private readonly tokens: TokenService,
@@ -54,15 +54,7 @@ export class AuthService {
     if (tenant.status === 'suspended') throw new DomainError('tenant_suspended', 'tenant suspended');
     const sessionId = ulid();
     const refresh = newRefreshToken([tenant.id, user.id, sessionId]);
-    await this.sessions.create({
-      userId: user.id,
-      sessionId,
-      refreshHash: refresh.hash,
-      previousHashes: [],
-      revoked: false,
-      createdAt: now(),
-      expiresAt: now() + this.config.jwt.refreshTtlSeconds,
-    });
+    await this.sessions.create(user.id, sessionId, refresh.hash, now() + this.config.jwt.refreshTtlSeconds);
     return this.pair(tenant.id, user.id, sessionId, refresh.token);
   }
 
@@ -83,12 +75,7 @@ export class AuthService {
     const outcome = await redeemRefreshToken(
       refreshToken,
       ids,
-      {
-        load: () => this.sessions.get(userId, sessionId),
-        rotate: (session, rotation) =>
-          this.sessions.rotate(session, rotation, now() + this.config.jwt.refreshTtlSeconds),
-        revoke: () => this.sessions.revoke(userId, sessionId),
-      },
+      this.sessions.store(userId, sessionId, () => now() + this.config.jwt.refreshTtlSeconds),
       {
         key: this.config.refreshGrace.key,
         graceMs: this.config.refreshGrace.seconds * 1000,
@@ -130,6 +117,11 @@ export class AuthService {
       permissions: [...caller.permissions].sort(),
       tenant: { id: tenant.id, slug: tenant.slug, name: tenant.name },
     };
+  }
+
+  /** The users' refresh sessions (the tenant of the request context). */
+  private get sessions() {
+    return this.sessionItems.sessions;
   }
 
   private pair(tenantId: string, userId: string, sessionId: string, refreshToken: string): TokenPairDto {

@@ -1,33 +1,17 @@
 import { Injectable } from '@nestjs/common';
-import { type RefreshFamily, type RefreshGrace, type RefreshRotation, rotationUpdate } from '@lib/auth';
-import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
+import { RefreshSessions, type SessionItems, type SessionKey, type SessionUpdate } from '@lib/auth';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
-  cancellationCodes,
   ControlKeys,
   DynamoClients,
   isConditionalCheckFailed,
-  isTransactionCanceled,
   type OperatorAttributes,
-  transactWrite,
+  type OperatorItem,
+  type OperatorSessionAttributes,
+  transactControl,
 } from '@lib/dynamo';
 import { ChangeFeed, ControlTableService } from '@lib/tenancy';
 import * as dynamoose from 'dynamoose';
-
-/** A refresh-token family of an operator (the rotation rule: libs/auth refresh-token.ts). */
-export interface OperatorSession extends RefreshFamily {
-  operatorId: string;
-  sessionId: string;
-  refreshHash: string;
-  /** Hashes of refresh tokens already rotated out: presenting one again is reuse. */
-  previousHashes: string[];
-  revoked: boolean;
-  /** Epoch seconds; DynamoDB TTL removes the item after it. */
-  expiresAt: number;
-  createdAt: string;
-  /** The last rotation, for its grace window; absent before the first refresh. */
-  grace?: RefreshGrace;
-}
 
 /** Why a disable or enable did not happen. */
 export type OperatorWriteResult = 'ok' | 'changed' | 'last-enabled' | 'no-counter';
@@ -41,9 +25,9 @@ export interface IndexReport {
 }
 
 /**
- * Operators and their sessions in the control table. Operators are created through dynamoose (fixed models, low
- * traffic); session rotation is a conditional UpdateItem through the document client, so that two refreshes with
- * the same token cannot both win.
+ * Operators, their counter and their sessions in the control table, through their dynamoose models; the
+ * request-path reads and writes (`findById` on every platform request; a session's read and rotation on every
+ * refresh) go through the document client, with the models' keys and schemas (docs/data-model.md).
  *
  * The counter item (`ControlKeys.operatorCount()`, `enabledCount`) is changed in the same transaction as every
  * operator write that creates, disables or enables an operator, and a disable requires `enabledCount > 1`: two
@@ -55,15 +39,25 @@ export interface IndexReport {
  */
 @Injectable()
 export class OperatorsRepository {
+  /** Operators' refresh sessions (the rule and the item: libs/auth), in the operator's partition. */
+  readonly sessions: RefreshSessions;
+
   constructor(
     private readonly control: ControlTableService,
     private readonly clients: DynamoClients,
     private readonly feed: ChangeFeed,
-  ) {}
+  ) {
+    this.sessions = new RefreshSessions(this.sessionItems());
+  }
+
+  private get models() {
+    return this.control.models;
+  }
 
   /**
-   * Read on every `/v1/platform/me`: one GetItem through the document client. (Through dynamoose it cost
-   * about 0.8 ms of CPU more per call, measured in bench/: a schema walk and a failed optional require.)
+   * Read on every platform request (`OperatorCache` misses): one GetItem through the document client. (Through
+   * dynamoose it cost about 0.8 ms of CPU more per call, measured in bench/: a schema walk and a failed optional
+   * require.) The item is written by the `operators` model.
    */
   async findById(id: string): Promise<OperatorAttributes | undefined> {
     const item = await this.clients.get({
@@ -75,7 +69,7 @@ export class OperatorsRepository {
   }
 
   async findByEmail(email: string): Promise<OperatorAttributes | undefined> {
-    const marker = await this.control.models.markers.get(ControlKeys.operatorEmail(email), { consistent: true });
+    const marker = await this.models.markers.get(ControlKeys.operatorEmail(email), { consistent: true });
     return marker ? this.findById(marker.ownerId) : undefined;
   }
 
@@ -84,66 +78,44 @@ export class OperatorsRepository {
    * false when the email is taken.
    */
   async create(operator: Omit<OperatorAttributes, 'pk' | 'sk' | 'gsi1pk' | 'gsi1sk'>): Promise<boolean> {
-    const { operators, markers } = this.control.models;
-    try {
-      await dynamoose.transaction([
-        operators.transaction.create({
-          ...ControlKeys.operator(operator.id),
-          ...ControlKeys.operatorIndex(operator.createdAt, operator.id),
-          ...operator,
-        }),
-        markers.transaction.create({
-          ...ControlKeys.operatorEmail(operator.email),
-          ownerId: operator.id,
-          createdAt: operator.createdAt,
-        }),
-        // A raw item (dynamoose passes it through): the counter is no dynamoose model.
-        {
-          Update: {
-            TableName: this.control.tableName,
-            Key: marshall(ControlKeys.operatorCount()),
-            UpdateExpression: 'ADD enabledCount :one',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: marshall({ ':one': operator.disabled ? 0 : 1 }),
-          },
-        },
-      ] as Parameters<typeof dynamoose.transaction>[0]);
-      return true;
-    } catch (error) {
-      if (isTransactionCanceled(error) && cancellationCodes(error)[2] === 'ConditionalCheckFailed') {
-        throw new Error('the operator counter is missing: the boot-time operator index check has not run');
-      }
-      if (isTransactionCanceled(error) || isConditionalCheckFailed(error)) return false;
-      throw error;
+    const codes = await transactControl([
+      this.models.operators.transaction.create({
+        ...ControlKeys.operator(operator.id),
+        ...ControlKeys.operatorIndex(operator.createdAt, operator.id),
+        ...operator,
+      }),
+      this.models.markers.transaction.create({
+        ...ControlKeys.operatorEmail(operator.email),
+        ownerId: operator.id,
+        createdAt: operator.createdAt,
+      }),
+      this.models.operatorCount.transaction.update(
+        ControlKeys.operatorCount(),
+        { $ADD: { enabledCount: operator.disabled ? 0 : 1 } },
+        { condition: new dynamoose.Condition('pk').exists() },
+      ),
+    ]);
+    if (codes?.[2] === 'ConditionalCheckFailed') {
+      throw new Error('the operator counter is missing: the boot-time operator index check has not run');
     }
+    return !codes;
   }
 
   /** Every operator, oldest first (gsi1 `OPERATORS`; operators are few: all pages). */
   async list(): Promise<OperatorAttributes[]> {
-    const operators: OperatorAttributes[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.clients.query({
-        TableName: this.control.tableName,
-        IndexName: 'gsi1',
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': ControlKeys.operatorIndex('', '').gsi1pk },
-        ExclusiveStartKey: start,
-      });
-      operators.push(...(page.items as unknown as OperatorAttributes[]));
-      start = page.lastKey;
-    } while (start);
-    return operators;
+    const operators = await this.models.operators
+      .query('gsi1pk')
+      .eq(ControlKeys.operatorIndex('', '').gsi1pk)
+      .using('gsi1')
+      .all()
+      .exec();
+    return operators.map((item) => item.toJSON() as OperatorAttributes);
   }
 
   /** The number of enabled operators as counted, or undefined when the counter does not exist yet. */
   async enabledCount(): Promise<number | undefined> {
-    const item = await this.clients.get({
-      TableName: this.control.tableName,
-      Key: ControlKeys.operatorCount(),
-      ConsistentRead: true,
-    });
-    return item ? Number(item.enabledCount) : undefined;
+    const counter = await this.models.operatorCount.get(ControlKeys.operatorCount(), { consistent: true });
+    return counter?.enabledCount;
   }
 
   /**
@@ -156,34 +128,22 @@ export class OperatorsRepository {
     disabled: boolean,
     tokensValidAfter: number | undefined,
   ): Promise<OperatorWriteResult> {
-    const now = new Date().toISOString();
-    const sets = ['disabled = :disabled', 'updatedAt = :now'];
-    const values: Record<string, unknown> = { ':disabled': disabled, ':was': !disabled, ':now': now, ':one': 1 };
-    if (tokensValidAfter !== undefined) {
-      sets.push('tokensValidAfter = :after');
-      values[':after'] = tokensValidAfter;
-    }
-    const codes = await transactWrite(this.clients.doc, [
-      {
-        Update: {
-          TableName: this.control.tableName,
-          Key: ControlKeys.operator(current.id),
-          UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
-          ConditionExpression: 'disabled = :was',
-          ExpressionAttributeNames: { '#version': 'version' },
-          ExpressionAttributeValues: values,
+    const set: Partial<OperatorAttributes> = { disabled, updatedAt: new Date().toISOString() };
+    if (tokensValidAfter !== undefined) set.tokensValidAfter = tokensValidAfter;
+    const codes = await transactControl([
+      this.models.operators.transaction.update(
+        ControlKeys.operator(current.id),
+        { $SET: set, $ADD: { version: 1 } } as Partial<OperatorItem>,
+        { condition: new dynamoose.Condition('disabled').eq(!disabled) },
+      ),
+      this.models.operatorCount.transaction.update(
+        ControlKeys.operatorCount(),
+        { $ADD: { enabledCount: disabled ? -1 : 1 } },
+        {
+          condition: disabled ? new dynamoose.Condition('enabledCount').gt(1) : new dynamoose.Condition('pk').exists(),
         },
-      },
-      {
-        Update: {
-          TableName: this.control.tableName,
-          Key: ControlKeys.operatorCount(),
-          UpdateExpression: 'ADD enabledCount :delta',
-          ConditionExpression: disabled ? 'enabledCount > :one' : 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':delta': disabled ? -1 : 1, ...(disabled ? { ':one': 1 } : {}) },
-        },
-      },
-      this.feed.entry({ kind: 'operator', id: current.id }),
+      ),
+      this.models.changes.transaction.create(this.feed.record({ kind: 'operator', id: current.id })),
     ]);
     if (!codes) return 'ok';
     if (codes[0] === 'ConditionalCheckFailed') return 'changed';
@@ -212,45 +172,30 @@ export class OperatorsRepository {
    */
   async ensureIndexed(): Promise<IndexReport> {
     if ((await this.enabledCount()) !== undefined) return { scanned: false, backfilled: 0 };
+    const { operators, operatorCount } = this.models;
+    const found = await operators
+      .scan('pk')
+      .beginsWith(ControlKeys.operator('').pk)
+      .and()
+      .where('sk')
+      .eq(ControlKeys.operator('').sk)
+      .attributes(['id', 'createdAt', 'disabled', 'gsi1pk'])
+      .consistent()
+      .all()
+      .exec();
     let enabledCount = 0;
     let backfilled = 0;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.clients.doc.send(
-        new ScanCommand({
-          TableName: this.control.tableName,
-          FilterExpression: 'begins_with(pk, :prefix) AND sk = :sk',
-          ProjectionExpression: 'id, createdAt, disabled, gsi1pk',
-          ExpressionAttributeValues: { ':prefix': 'OPERATOR#', ':sk': ControlKeys.operator('').sk },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of (page.Items ?? []) as Array<Pick<OperatorAttributes, 'id' | 'createdAt' | 'disabled'>>) {
-        if (!item.disabled) enabledCount++;
-        if ((item as { gsi1pk?: string }).gsi1pk) continue;
-        const index = ControlKeys.operatorIndex(item.createdAt, item.id);
-        await this.clients.doc.send(
-          new UpdateCommand({
-            TableName: this.control.tableName,
-            Key: ControlKeys.operator(item.id),
-            UpdateExpression: 'SET gsi1pk = :pk, gsi1sk = :sk',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':pk': index.gsi1pk, ':sk': index.gsi1sk },
-          }),
-        );
-        backfilled++;
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
+    for (const { id, createdAt, disabled, gsi1pk } of found) {
+      if (!disabled) enabledCount++;
+      if (gsi1pk) continue;
+      await operators.update(ControlKeys.operator(id), ControlKeys.operatorIndex(createdAt, id), {
+        condition: new dynamoose.Condition('pk').exists(),
+      });
+      backfilled++;
+    }
     try {
-      await this.clients.doc.send(
-        new PutCommand({
-          TableName: this.control.tableName,
-          Item: { ...ControlKeys.operatorCount(), enabledCount },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
+      // `create` writes only where no item has the key (attribute_not_exists).
+      await operatorCount.create({ ...ControlKeys.operatorCount(), enabledCount });
     } catch (error) {
       // Another instance booting at the same time counted the same operators first.
       if (!isConditionalCheckFailed(error)) throw error;
@@ -258,57 +203,38 @@ export class OperatorsRepository {
     return { scanned: true, backfilled, enabledCount };
   }
 
-  async createSession(session: OperatorSession): Promise<void> {
-    await this.clients.doc.send(
-      new PutCommand({
-        TableName: this.control.tableName,
-        Item: { ...ControlKeys.operatorSession(session.operatorId, session.sessionId), ...session },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-  }
-
-  async findSession(operatorId: string, sessionId: string): Promise<OperatorSession | undefined> {
-    const { Item } = await this.clients.doc.send(
-      new GetCommand({
-        TableName: this.control.tableName,
-        Key: ControlKeys.operatorSession(operatorId, sessionId),
-        ConsistentRead: true,
-      }),
-    );
-    return Item as OperatorSession | undefined;
-  }
-
-  /** Writes a rotation only if the refresh hash is still the one presented; false when another refresh won. */
-  async rotate(session: OperatorSession, rotation: RefreshRotation, expiresAt: number): Promise<boolean> {
-    try {
-      await this.clients.doc.send(
-        new UpdateCommand({
-          TableName: this.control.tableName,
-          Key: ControlKeys.operatorSession(session.operatorId, session.sessionId),
-          ...rotationUpdate(session.refreshHash, rotation, expiresAt),
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionalCheckFailed(error)) return false;
-      throw error;
-    }
-  }
-
-  async revokeSession(operatorId: string, sessionId: string): Promise<void> {
-    await this.clients.doc
-      .send(
-        new UpdateCommand({
-          TableName: this.control.tableName,
-          Key: ControlKeys.operatorSession(operatorId, sessionId),
-          UpdateExpression: 'SET revoked = :true',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':true': true },
-        }),
-      )
-      .catch((error: unknown) => {
-        if (!isConditionalCheckFailed(error)) throw error;
-      });
+  /**
+   * The control table as the place of operator sessions: created and revoked through the `operatorSessions`
+   * model; read and rotated (every refresh) through the document client, like `findById`.
+   */
+  private sessionItems(): SessionItems {
+    const table = this.control.tableName;
+    const doc = this.clients.doc;
+    return {
+      key: (operatorId, sessionId) => ControlKeys.operatorSession(operatorId, sessionId),
+      create: async (item) => {
+        await this.models.operatorSessions.create(item);
+      },
+      get: async (key: SessionKey) =>
+        (await doc.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }))).Item,
+      update: async (key: SessionKey, update: SessionUpdate) => {
+        try {
+          await doc.send(new UpdateCommand({ TableName: table, Key: key, ...update }));
+          return true;
+        } catch (error) {
+          if (isConditionalCheckFailed(error)) return false;
+          throw error;
+        }
+      },
+      revoke: async (key: SessionKey) => {
+        await this.models.operatorSessions
+          .update(key, { revoked: true } as Partial<OperatorSessionAttributes>, {
+            condition: new dynamoose.Condition('pk').exists(),
+          })
+          .catch((error: unknown) => {
+            if (!isConditionalCheckFailed(error)) throw error;
+          });
+      },
+    };
   }
 }

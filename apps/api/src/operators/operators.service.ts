@@ -98,15 +98,7 @@ export class OperatorsService implements OnApplicationBootstrap {
     await this.throttle.succeeded(permit);
     const sessionId = ulid();
     const refresh = newRefreshToken([operator.id, sessionId]);
-    await this.repository.createSession({
-      operatorId: operator.id,
-      sessionId,
-      refreshHash: refresh.hash,
-      previousHashes: [],
-      revoked: false,
-      expiresAt: this.refreshExpiry(),
-      createdAt: new Date().toISOString(),
-    });
+    await this.repository.sessions.create(operator.id, sessionId, refresh.hash, this.refreshExpiry());
     return this.tokenPair(operator.id, sessionId, refresh.token);
   }
 
@@ -118,11 +110,7 @@ export class OperatorsService implements OnApplicationBootstrap {
     const outcome = await redeemRefreshToken(
       refreshToken,
       ids,
-      {
-        load: () => this.repository.findSession(operatorId, sessionId),
-        rotate: (session, rotation) => this.repository.rotate(session, rotation, this.refreshExpiry()),
-        revoke: () => this.repository.revokeSession(operatorId, sessionId),
-      },
+      this.repository.sessions.store(operatorId, sessionId, () => this.refreshExpiry()),
       {
         key: this.config.refreshGrace.key,
         graceMs: this.config.refreshGrace.seconds * 1000,
@@ -130,8 +118,7 @@ export class OperatorsService implements OnApplicationBootstrap {
           const operator = await this.repository.findById(operatorId);
           if (!operator || operator.disabled) throw new DomainError('unauthenticated', INVALID_REFRESH);
           // A session from before the last disable stays dead after an enable (seconds, like `iat`).
-          const createdAt = Math.floor(Date.parse(session.createdAt) / 1000);
-          if (operator.tokensValidAfter !== undefined && createdAt <= operator.tokensValidAfter) {
+          if (operator.tokensValidAfter !== undefined && session.createdAt <= operator.tokensValidAfter) {
             throw new DomainError('unauthenticated', INVALID_REFRESH);
           }
         },

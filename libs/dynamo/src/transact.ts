@@ -14,14 +14,22 @@ const MAX_CONFLICT_ATTEMPTS = 8;
 
 /**
  * Runs a TransactWriteItems. Returns undefined when it committed, or the cancellation code of each item
- * (`ConditionalCheckFailed`, `None`, ...) when a condition refused it. A conflict with another transaction on
- * the same items is retried with capped, jittered backoff; past the retries it is a 503 (retry later), never
- * mistaken for a failed condition.
+ * (`ConditionalCheckFailed`, `None`, ...) when a condition refused it (see `commitTransaction`).
  */
-export async function transactWrite(doc: DynamoDBDocumentClient, items: TransactItem[]): Promise<string[] | undefined> {
+export function transactWrite(doc: DynamoDBDocumentClient, items: TransactItem[]): Promise<string[] | undefined> {
+  return commitTransaction(() => doc.send(new TransactWriteCommand({ TransactItems: items })));
+}
+
+/**
+ * Sends a transaction with `send` (any client: the document client, dynamoose). Returns undefined when it committed,
+ * or the cancellation code of each item when a condition refused it. A conflict with another transaction on the
+ * same items is retried with capped, jittered backoff; past the retries it is a 503 (retry later), never mistaken
+ * for a failed condition.
+ */
+export async function commitTransaction(send: () => Promise<unknown>): Promise<string[] | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await doc.send(new TransactWriteCommand({ TransactItems: items }));
+      await send();
       return undefined;
     } catch (error) {
       if (!isTransactionCanceled(error)) throw error;

@@ -83,15 +83,13 @@ export class TenantTable {
   async getMany<T>(keys: ItemKey[]): Promise<T[]> {
     const items: T[] = [];
     for (let i = 0; i < keys.length; i += BATCH_GET) {
-      let pending: Array<Record<string, unknown>> = keys.slice(i, i + BATCH_GET);
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        await backoff(attempt);
+      await untilProcessed<Record<string, unknown>>(keys.slice(i, i + BATCH_GET), async (pending) => {
         const result = await this.clients.doc.send(
           new BatchGetCommand({ RequestItems: { [this.name]: { Keys: pending, ConsistentRead: true } } }),
         );
         items.push(...((result.Responses?.[this.name] ?? []) as T[]));
-        pending = result.UnprocessedKeys?.[this.name]?.Keys ?? [];
-      }
+        return result.UnprocessedKeys?.[this.name]?.Keys ?? [];
+      });
     }
     return items;
   }
@@ -179,12 +177,13 @@ export class TenantTable {
   }
 
   private async deleteKeys(keys: ItemKey[]): Promise<void> {
-    let requests = keys.map((Key) => ({ DeleteRequest: { Key } }));
-    for (let attempt = 0; requests.length > 0; attempt++) {
-      await backoff(attempt);
-      const result = await this.clients.doc.send(new BatchWriteCommand({ RequestItems: { [this.name]: requests } }));
-      requests = (result.UnprocessedItems?.[this.name] ?? []) as typeof requests;
-    }
+    await untilProcessed(
+      keys.map((Key) => ({ DeleteRequest: { Key } })),
+      async (requests) => {
+        const result = await this.clients.doc.send(new BatchWriteCommand({ RequestItems: { [this.name]: requests } }));
+        return (result.UnprocessedItems?.[this.name] ?? []) as typeof requests;
+      },
+    );
   }
 
   private queryInput(spec: QuerySpec): QueryCommandInput {
@@ -221,9 +220,15 @@ export class TenantTable {
   }
 }
 
-/** Nothing before the first attempt; then capped, jittered backoff; past the retries, an error. */
-async function backoff(attempt: number): Promise<void> {
-  if (attempt === 0) return;
-  if (attempt > BATCH_RETRIES) throw new Error(`batch: items still unprocessed after ${BATCH_RETRIES} retries`);
-  await sleep(Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2));
+/**
+ * Sends `first` with `send`, then what each answer left unprocessed, until nothing is left: capped, jittered backoff
+ * between sends; past the retries, an error.
+ */
+async function untilProcessed<T>(first: T[], send: (pending: T[]) => Promise<T[]>): Promise<void> {
+  let pending = first;
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    if (attempt > BATCH_RETRIES) throw new Error(`batch: items still unprocessed after ${BATCH_RETRIES} retries`);
+    if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2));
+    pending = await send(pending);
+  }
 }

@@ -5,8 +5,16 @@ import { ulid } from 'ulid';
 import { CapacityRecorder } from '@app/usage/capacity-recorder';
 import { startApp, type TestApp } from '../support/harness';
 import { dynamoCallsForRequests } from '../support/metrics';
+import { parseSse } from '../support/processes';
 import { createTenantWithAdmin, createUser, rolesByName, type TenantSession } from '../support/tenants';
 import { loginOperator } from '../support/tokens';
+
+/** A supertest parser that keeps an event stream's text. */
+function collectText(response: NodeJS.ReadableStream, done: (error: Error | null, body: string) => void) {
+  let text = '';
+  response.on('data', (c: Buffer) => (text += c.toString()));
+  response.on('end', () => done(null, text));
+}
 
 describe('chats and messages (echo provider)', () => {
   let t: TestApp;
@@ -24,6 +32,8 @@ describe('chats and messages (echo provider)', () => {
       LOGIN_MAX_FAILURES_PER_IP: '10000',
       CHAT_MESSAGES_PER_MINUTE_PER_USER: '1000',
       CHAT_MESSAGES_PER_MINUTE_PER_TENANT: '10000',
+      // Words one by one (a reply produced in one go would stream as a single delta).
+      LLM_ECHO_DELAY_MS: '1',
     });
     operator = (await loginOperator(t.url)).accessToken;
     acme = await createTenantWithAdmin(t.url, operator);
@@ -131,31 +141,25 @@ describe('chats and messages (echo provider)', () => {
       .auth(...as(member.accessToken).auth)
       .send({ content: 'stream me please' })
       .buffer(true)
-      .parse((response, done) => {
-        let text = '';
-        response.on('data', (c: Buffer) => (text += c.toString()));
-        response.on('end', () => done(null, text));
-      })
+      .parse(collectText)
       .expect(200);
     expect(res.headers['content-type']).toContain('text/event-stream');
     expect(res.headers['cache-control']).toBe('no-cache, no-transform');
     expect(res.headers['x-request-id']).toBeDefined();
-    const events = (res.body as string)
-      .trim()
-      .split('\n\n')
-      .map((block) => {
-        const [eventLine, dataLine] = block.split('\n');
-        return {
-          event: eventLine.replace('event: ', ''),
-          data: JSON.parse(dataLine.replace('data: ', '')) as Record<string, unknown>,
-        };
-      });
-    expect(events[0].event).toBe('message.created');
-    expect(events.at(-1)?.event).toBe('message.completed');
-    const deltas = events.filter((e) => e.event === 'delta').map((e) => e.data.text as string);
+    const events = parseSse(res.body as string);
+    expect(events.map((e) => e.event).slice(0, 2)).toEqual(['message.created', 'message.started']);
+    expect(events.at(-1)).toMatchObject({ event: 'message.completed', id: 'end' });
+    const deltas = events.filter((e) => e.event === 'delta');
     expect(deltas.length).toBeGreaterThan(3);
-    const completed = events.at(-1)?.data as { content: string; usage: object };
-    expect(deltas.join('')).toBe(completed.content);
+    const completed = events.at(-1)?.data as { id: string; content: string; usage: object };
+    expect(events[1].data).toMatchObject({ id: completed.id, role: 'assistant', status: 'generating', content: '' });
+    // Every delta's id is the reply's length after it: a resume after any of them continues exactly there.
+    let text = '';
+    for (const delta of deltas) {
+      text += (delta.data as { text: string }).text;
+      expect(delta.id).toBe(String(text.length));
+    }
+    expect(text).toBe(completed.content);
     expect(completed.usage).toBeDefined();
     const page = await api()
       .get(`/v1/chats/${chat.id}/messages`)
@@ -408,7 +412,11 @@ describe('chats and messages (echo provider)', () => {
     );
     const ok = results.filter((r) => r.status === 201);
     expect(ok.length).toBeGreaterThanOrEqual(1);
-    expect(results.every((r) => r.status === 201 || r.status === 409)).toBe(true);
+    // A retry that arrives while the first request stores its messages: 409; once they are stored, it attaches
+    // to that exchange (202 while the reply generates, 201 once it is final).
+    expect(results.every((r) => [201, 202, 409].includes(r.status))).toBe(true);
+    for (const attached of results.filter((r) => r.status === 202))
+      expect(attached.body.userMessage).toEqual(ok[0].body.userMessage);
     // Replays return the same body.
     const replay = await api()
       .post(`/v1/chats/${chat.id}/messages`)
@@ -428,14 +436,28 @@ describe('chats and messages (echo provider)', () => {
       .auth(...as(member.accessToken).auth)
       .expect(200);
     expect(got.body.messageCount).toBe(2);
+    // A streaming retry replays the exchange's events.
     const sse = await api()
       .post(`/v1/chats/${chat.id}/messages`)
       .set('idempotency-key', key)
       .set('accept', 'text/event-stream')
       .auth(...as(member.accessToken).auth)
       .send({ content: 'once' })
-      .expect(201);
-    expect(sse.body).toEqual(ok[0].body);
+      .buffer(true)
+      .parse(collectText)
+      .expect(200);
+    const events = parseSse(sse.body as string);
+    expect(events.map((e) => e.event)).toEqual(['message.created', 'message.started', 'delta', 'message.completed']);
+    expect(events[0].data).toEqual(ok[0].body.userMessage);
+    expect(events[2].data).toEqual({ text: ok[0].body.assistantMessage.content });
+    expect(events[3].data).toEqual(ok[0].body.assistantMessage);
+    expect(
+      (
+        await api()
+          .get(`/v1/chats/${chat.id}`)
+          .auth(...as(member.accessToken).auth)
+      ).body.messageCount,
+    ).toBe(2);
   });
 
   it('POST /v1/chats honours Idempotency-Key too', async () => {

@@ -318,17 +318,20 @@ export function rawRequest(baseUrl: string, opts: RawRequestOptions): Promise<Ra
 
 export interface SseEvent {
   event: string;
+  /** The event's `id:` (absent when it has none). */
+  id?: string;
   data: unknown;
 }
 
-/** Splits an SSE body into `{ event, data }` blocks. */
+/** Splits an SSE body into `{ event, id, data }` blocks. */
 export function parseSse(text: string): SseEvent[] {
   return text
     .split('\n\n')
-    .filter((block) => block.trim().length > 0)
+    .filter((block) => block.split('\n').some((line) => line.trim().length > 0 && !line.startsWith(':')))
     .map((block) => {
       const lines = block.split('\n');
       const event = lines.find((l) => l.startsWith('event: '))?.slice('event: '.length) ?? 'message';
+      const id = lines.find((l) => l.startsWith('id: '))?.slice('id: '.length);
       const data = lines
         .filter((l) => l.startsWith('data: '))
         .map((l) => l.slice('data: '.length))
@@ -339,7 +342,7 @@ export function parseSse(text: string): SseEvent[] {
       } catch {
         // keep the raw text
       }
-      return { event, data: parsed };
+      return { event, ...(id === undefined ? {} : { id }), data: parsed };
     });
 }
 

@@ -41,6 +41,20 @@ export interface LlmSettings {
   timeoutMs: number;
   /** Token budget of a prompt: system prompt + as many recent messages as fit. */
   contextTokens: number;
+  /** The echo provider's pause after each word (slow streams for tests and demos). */
+  echoDelayMs: number;
+}
+
+/** Replies generated independently of their connection (apps/api/src/chats/generation, docs/streaming.md). */
+export interface GenerationSettings {
+  /** A generation is stopped (and its partial reply kept as incomplete) after this long. */
+  maxMs: number;
+  /** How often the generating instance writes the text produced since its last write. */
+  flushMs: number;
+  /** Renewed by every flush; a generation whose lease ran out is ended as incomplete by whoever reads it. */
+  leaseMs: number;
+  /** How often an instance reads a running generation for its followers (one read for all of them). */
+  pollMs: number;
 }
 
 /**
@@ -81,6 +95,7 @@ export class AppConfig {
    */
   refreshGrace!: { seconds: number; key: KeyObject };
   llm!: LlmSettings;
+  generation!: GenerationSettings;
   /** Message creation limits, shared across instances (DynamoDB-backed). */
   chatRateLimits!: { perUserPerMinute: number; perTenantPerMinute: number };
   /**

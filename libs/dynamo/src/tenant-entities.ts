@@ -111,6 +111,36 @@ const IdempotencyKey = {
   key: (userId: string, key: string): ItemKey => ({ pk: `IDEMP#${userId}#${key}`, sk: 'IDEMP' }),
 };
 
+const GEN = 'GEN#';
+const CHUNK = 'CHUNK#';
+/** A character offset in a sort key: zero-padded so that keys sort as numbers (replies are < 10^9 characters). */
+const offsetKey = (offset: number) => `${CHUNK}${String(offset).padStart(9, '0')}`;
+
+/**
+ * A reply being generated (docs/streaming.md): its own partition per assistant message, outside the chat's, so
+ * that the hot message page never reads its pieces. `STATE` (status, lease, cancel flag, what to settle) sorts
+ * after the `CHUNK#<end offset>` items (the text of each flush), so one Query returns the text after an offset
+ * and the state. Every item carries a short TTL: once the reply is final, the message item holds the text.
+ */
+const Generation = {
+  state: (chatId: string, messageId: string): ItemKey => ({ pk: `${GEN}${chatId}#${messageId}`, sk: 'STATE' }),
+  /** The text of one flush, keyed by the reply's length after it. */
+  chunk: (chatId: string, messageId: string, end: number): ItemKey => ({
+    pk: `${GEN}${chatId}#${messageId}`,
+    sk: offsetKey(end),
+  }),
+  /** A follower's poll: the chunks that end after `offset`, in order, then the state item (consistent). */
+  after: (chatId: string, messageId: string, offset: number): QuerySpec => ({
+    partition: `${GEN}${chatId}#${messageId}`,
+    sort: { op: '>', value: offsetKey(offset) },
+    consistent: true,
+  }),
+  /** Whether an item of `after` is the state item rather than a chunk. */
+  isState: (item: { sk?: unknown }): boolean => item.sk === 'STATE',
+  /** The reply's length after a chunk (its sort key's offset). */
+  endOf: (item: { sk?: unknown }): number => Number(String(item.sk).slice(CHUNK.length)),
+};
+
 /** The entities of a tenant table, by name: `Entities.chat.byOwner(ownerId)`. */
 export const Entities = {
   user: User,
@@ -122,6 +152,7 @@ export const Entities = {
   message: Message,
   usage: Usage,
   idempotencyKey: IdempotencyKey,
+  generation: Generation,
 };
 
 /** Key builders of the tenant tables (the declarations above, by their former names). */

@@ -1,11 +1,27 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Req, Res } from '@nestjs/common';
 import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  HttpStatus,
+  Patch,
+  Post,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
   ApiCreatedResponse,
   ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiProduces,
+  ApiQuery,
   ApiTags,
+  getSchemaPath,
 } from '@nestjs/swagger';
 import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
 import { ApiProblem, DomainError } from '@lib/observability';
@@ -13,32 +29,44 @@ import type { Caller } from '@lib/tenancy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { parseIfMatch, setEtag } from '../common/etag';
 import { type PageQuery, PageQueryParams } from '../common/pagination';
-import { problem } from '../common/problem';
-import { renderError } from '../common/problem.filter';
+import { ApiEventStream } from '../common/openapi-contract';
 import { UlidParam } from '../common/params';
-import { ChatsService, toChatDto } from './chats.service';
+import { ChatsService, toChatDto, toMessageDto } from './chats.service';
 import {
   ChatDto,
   ChatPageDto,
   CreateChatDto,
   ExchangeDto,
+  MessageDto,
   MessagePageDto,
   PostMessageDto,
   UpdateChatDto,
 } from './dto/chat.dto';
+import { GenerationService } from './generation.service';
+import { idempotencyKeyOf } from './idempotency.service';
 import { MessagesService } from './messages.service';
+import { ReplyStreams } from './reply-streams';
+import { SseWriter } from './sse';
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,128}$/;
-
-function idempotencyKeyOf(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  if (!IDEMPOTENCY_KEY.test(header)) {
-    throw new DomainError('invalid_input', 'the request is not valid', {
-      errors: [{ field: 'Idempotency-Key', message: '1 to 128 printable characters' }],
-    });
-  }
-  return header;
-}
+const MESSAGE = { $ref: getSchemaPath(MessageDto) };
+/**
+ * The events of a reply stream (docs/streaming.md), each with an `id:`: `message.created` (the user message, POST
+ * only) and `message.started` (the assistant message, generating) with id 0; `delta` with the reply's length after
+ * it; then `message.completed`, `message.cancelled` (stored as incomplete) or `error`, with id `end`.
+ */
+const REPLY_EVENTS = {
+  'message.created': MESSAGE,
+  'message.started': MESSAGE,
+  delta: {
+    type: 'object' as const,
+    required: ['text'],
+    properties: { text: { type: 'string' as const } },
+    additionalProperties: false,
+  },
+  'message.completed': MESSAGE,
+  'message.cancelled': MESSAGE,
+  error: { $ref: '#/components/schemas/ProblemDto' },
+};
 
 @ApiTags('chats')
 @Controller('v1/chats')
@@ -46,6 +74,8 @@ export class ChatsController {
   constructor(
     private readonly chats: ChatsService,
     private readonly messages: MessagesService,
+    private readonly generations: GenerationService,
+    private readonly streams: ReplyStreams,
   ) {}
 
   @Post()
@@ -120,14 +150,20 @@ export class ChatsController {
   }
 
   /**
-   * 201 `{ userMessage, assistantMessage }`, or with `Accept: text/event-stream` Server-Sent Events:
-   * `message.created`, `delta`*, then `message.completed` or `error`.
+   * 201 `{ userMessage, assistantMessage }` once the reply is final, or with `Accept: text/event-stream` Server-Sent
+   * Events (docs/streaming.md). The reply runs to its end even if the client goes away. A retry with the same
+   * Idempotency-Key attaches to the exchange it started: its events (SSE), or its state (JSON: 202 while it runs).
    */
   @Post(':chatId/messages')
   @Authenticated({ permission: Permission.ChatsWrite })
   @ApiHeader({ name: 'Idempotency-Key', required: false })
   @ApiProduces('application/json', 'text/event-stream')
   @ApiCreatedResponse({ type: ExchangeDto })
+  @ApiAcceptedResponse({
+    type: ExchangeDto,
+    description: 'A retry with the same Idempotency-Key while its reply is generating: the exchange as it is now',
+  })
+  @ApiEventStream(REPLY_EVENTS)
   async postMessage(
     @CurrentCaller() caller: Caller,
     @UlidParam('chatId') chatId: string,
@@ -138,72 +174,118 @@ export class ChatsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const key = idempotencyKeyOf(idempotencyHeader);
-    const gone = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableFinished) gone.abort();
-    };
-    reply.raw.on('close', onClose);
-    try {
-      if (!accept?.includes('text/event-stream')) {
-        const outcome = await this.messages.post(caller, chatId, body.content, key, {
-          signal: gone.signal,
-          onUserMessage: () => {},
-          onDelta: () => {},
-        });
-        void reply.status(outcome.response.status).send(outcome.response.body);
-        return;
-      }
-      await this.stream(caller, chatId, body.content, key, request, reply, gone.signal);
-    } finally {
-      reply.raw.off('close', onClose);
+    // Checks that fail fast answer as plain problem responses, before any stream opens.
+    this.messages.validate(body.content);
+    const sse = new SseWriter(request, reply);
+    const outcome = await this.messages.post(caller, chatId, body.content, key);
+    if (outcome.kind === 'replay') {
+      void reply.status(outcome.response.status).header('content-type', 'application/json').send(outcome.response.body);
+      return;
     }
+    if (accept?.includes('text/event-stream')) {
+      try {
+        if (outcome.kind === 'started')
+          await this.streams.live(sse, outcome.userMessage, outcome.assistant, outcome.run);
+        else {
+          sse.send('message.created', outcome.userMessage, 0);
+          await this.streams.follow(sse, outcome.assistant, undefined);
+        }
+      } catch (error) {
+        if (!sse.opened) throw error;
+        sse.sendError(error);
+      }
+      sse.end();
+      return;
+    }
+    if (outcome.kind === 'attached') {
+      const status = outcome.assistant.status === 'generating' ? 202 : 201;
+      void reply
+        .status(status)
+        .send({ userMessage: outcome.userMessage, assistantMessage: toMessageDto(outcome.assistant) });
+      return;
+    }
+    const ended = await outcome.run.done;
+    if (ended.error) throw ended.error;
+    void reply.status(201).send({ userMessage: outcome.userMessage, assistantMessage: toMessageDto(ended.message) });
   }
 
-  private async stream(
-    caller: Caller,
-    chatId: string,
-    content: string,
-    key: string | undefined,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    signal: AbortSignal,
-  ): Promise<void> {
-    // Checks that fail fast answer as plain problem responses, before the stream opens.
-    this.messages.validate(content);
-    let open = false;
-    const send = (event: string, data: unknown) => {
-      if (!open) {
-        reply.hijack();
-        reply.raw.writeHead(200, {
-          ...(reply.getHeaders() as Record<string, string>),
-          'content-type': 'text/event-stream; charset=utf-8',
-          'cache-control': 'no-cache, no-transform',
-          'x-accel-buffering': 'no',
-        });
-        open = true;
-      }
-      if (!reply.raw.destroyed) reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    };
-    try {
-      const outcome = await this.messages.post(caller, chatId, content, key, {
-        signal,
-        onUserMessage: (message) => send('message.created', message),
-        onDelta: (text) => send('delta', { text }),
-      });
-      if (outcome.kind === 'replay') {
-        // A replay answers with the stored response as JSON (the final assistant message included).
-        void reply
-          .status(outcome.response.status)
-          .header('content-type', 'application/json')
-          .send(outcome.response.body);
-        return;
-      }
-      send('message.completed', (outcome.response.body as ExchangeDto).assistantMessage);
-    } catch (error) {
-      if (!open) throw error;
-      const rendered = renderError(error, request.id);
-      send('error', problem(rendered.status, rendered.detail, request.url, request.id, rendered.errors));
-    }
-    if (open && !reply.raw.destroyed) reply.raw.end();
+  /** One message, with its status; a reply being generated with the text written so far. */
+  @Get(':chatId/messages/:messageId')
+  @Authenticated({ permission: Permission.ChatsRead })
+  @ApiOkResponse({ type: MessageDto })
+  async getMessage(
+    @CurrentCaller() caller: Caller,
+    @UlidParam('chatId') chatId: string,
+    @UlidParam('messageId') messageId: string,
+  ): Promise<MessageDto> {
+    const message = await this.messages.find(caller, chatId, messageId, 'read');
+    return toMessageDto(await this.generations.current(message));
   }
+
+  /**
+   * A reply's events, from any instance (docs/streaming.md): everything, or what came after `Last-Event-ID` (or
+   * `?after=`), then live until its end. Authorised exactly as reading the message. 204 after the terminal event.
+   */
+  @Get(':chatId/messages/:messageId/events')
+  @Authenticated({ permission: Permission.ChatsRead })
+  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'The id of the last event received' })
+  @ApiQuery({ name: 'after', required: false, description: 'Same as Last-Event-ID (for clients that cannot set it)' })
+  @ApiProduces('text/event-stream')
+  @ApiEventStream(REPLY_EVENTS)
+  @ApiNoContentResponse({ description: 'The client already has the terminal event (`Last-Event-ID: end`)' })
+  async events(
+    @CurrentCaller() caller: Caller,
+    @UlidParam('chatId') chatId: string,
+    @UlidParam('messageId') messageId: string,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Query('after') afterQuery: string | undefined,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const after = eventCursor(lastEventId ?? afterQuery);
+    const message = await this.messages.find(caller, chatId, messageId, 'read');
+    if (after === 'end') {
+      // An EventSource stops reconnecting on 204.
+      void reply.status(204).send();
+      return;
+    }
+    const sse = new SseWriter(request, reply);
+    try {
+      await this.streams.follow(sse, message, after);
+    } catch (error) {
+      if (!sse.opened) throw error;
+      sse.sendError(error);
+    }
+    sse.end();
+  }
+
+  /**
+   * Stops a reply being generated, from any instance: the partial reply is stored as `incomplete` (200 with it), or
+   * 202 when it is still stopping after a second. A final message is returned as it is.
+   */
+  @Post(':chatId/messages/:messageId/cancel')
+  @Authenticated({ permission: Permission.ChatsWrite })
+  @HttpCode(HttpStatus.OK)
+  @ApiOkResponse({ type: MessageDto })
+  @ApiAcceptedResponse({ type: MessageDto, description: 'Cancel requested; the reply is still stopping' })
+  async cancel(
+    @CurrentCaller() caller: Caller,
+    @UlidParam('chatId') chatId: string,
+    @UlidParam('messageId') messageId: string,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<MessageDto> {
+    const message = await this.generations.cancel(await this.messages.find(caller, chatId, messageId, 'write'));
+    if (message.status === 'generating') void reply.status(202);
+    return toMessageDto(message);
+  }
+}
+
+/** A resume position: a character offset of the reply, `end` (the terminal event was received), or none. */
+function eventCursor(value: string | undefined): number | 'end' | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'end') return 'end';
+  if (/^\d{1,9}$/.test(value)) return Number(value);
+  throw new DomainError('invalid_input', 'the request is not valid', {
+    errors: [{ field: 'Last-Event-ID', message: 'an event id: a number or end' }],
+  });
 }

@@ -14,6 +14,7 @@ import type { ChatRecord, MessageRecord } from './chat.types';
 
 export type { UsageScope } from '@lib/dynamo';
 
+/** The real usage of an exchange, replacing the tokens reserved for it (see QuotaReservation). */
 export interface UsageDelta {
   month: string;
   userId: string;
@@ -21,6 +22,24 @@ export interface UsageDelta {
   outputTokens: number;
   /** The tokens `reserve` set aside for this exchange (both scopes), settled by this write. */
   reserved: number;
+}
+
+/** The month's counters (the tenant's and the user's) moved by one exchange, for its final transaction. */
+export function usageSettlement<F>(usage: UsageDelta): Array<TxOp<F>> {
+  return (['TOTAL', Entities.usage.userScope(usage.userId)] as const).map((scope) => ({
+    update: Entities.usage.key(usage.month, scope),
+    spec: {
+      // The real usage replaces the reservation in `charged` (see `reserve`).
+      UpdateExpression: 'ADD inputTokens :i, outputTokens :o, requests :one, charged :c, reserved :r',
+      ExpressionAttributeValues: {
+        ':i': usage.inputTokens,
+        ':o': usage.outputTokens,
+        ':one': 1,
+        ':c': usage.inputTokens + usage.outputTokens - usage.reserved,
+        ':r': -usage.reserved,
+      },
+    },
+  }));
 }
 
 /** Chats and messages of the current tenant. A chat's messages share its partition (`CHAT#<id>`). */
@@ -113,56 +132,42 @@ export class ChatsRepository extends TenantRepository {
   }
 
   /**
-   * Appends a message and bumps the chat (messageCount, updatedAt, list position, retention) in one
-   * transaction; with `usage`, the month's counters move in the same transaction, and with `keyWrite` the
-   * exchange's Idempotency-Key (409 when another run took the key over). False when the chat is gone.
+   * Appends messages and bumps the chat (messageCount, updatedAt, list position, retention) in one transaction,
+   * with `extra` items (a generation's state) and `keyWrite`, the exchange's Idempotency-Key (409 when another run
+   * took the key over). False when the chat is gone.
    */
   async append(
     chat: ChatRecord,
-    message: MessageRecord,
-    usage?: UsageDelta,
+    messages: MessageRecord[],
+    extra: Array<TxOp<never>> = [],
     keyWrite?: TransactItem,
   ): Promise<boolean> {
     type Refusal = 'already_applied' | 'chat_gone' | 'key_taken_over';
+    const last = messages[messages.length - 1];
     const ops: Array<TxOp<Refusal>> = [
-      {
-        put: { ...Entities.message.key(chat.id, message.id), ...message },
-        when: { ConditionExpression: 'attribute_not_exists(pk)' },
-        refusal: 'already_applied',
-      },
+      ...messages.map(
+        (message): TxOp<Refusal> => ({
+          put: { ...Entities.message.key(chat.id, message.id), ...message },
+          when: { ConditionExpression: 'attribute_not_exists(pk)' },
+          refusal: 'already_applied',
+        }),
+      ),
       {
         update: Entities.chat.key(chat.id),
         spec: {
-          UpdateExpression: `SET updatedAt = :u, gsi1sk = :g${message.expiresAt ? ', expiresAt = :e' : ''} ADD messageCount :one`,
+          UpdateExpression: `SET updatedAt = :u, gsi1sk = :g${last.expiresAt ? ', expiresAt = :e' : ''} ADD messageCount :n`,
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeValues: {
-            ':u': message.createdAt,
-            ':g': Entities.chat.index(chat.ownerId, message.createdAt, chat.id).gsi1sk,
-            ':one': 1,
-            ...(message.expiresAt ? { ':e': message.expiresAt } : {}),
+            ':u': last.createdAt,
+            ':g': Entities.chat.index(chat.ownerId, last.createdAt, chat.id).gsi1sk,
+            ':n': messages.length,
+            ...(last.expiresAt ? { ':e': last.expiresAt } : {}),
           },
         },
         refusal: 'chat_gone',
       },
+      ...extra,
     ];
-    if (usage) {
-      for (const scope of ['TOTAL', Entities.usage.userScope(usage.userId)] as const) {
-        ops.push({
-          update: Entities.usage.key(usage.month, scope),
-          spec: {
-            // The real usage replaces the reservation in `charged` (see `reserve`).
-            UpdateExpression: 'ADD inputTokens :i, outputTokens :o, requests :one, charged :c, reserved :r',
-            ExpressionAttributeValues: {
-              ':i': usage.inputTokens,
-              ':o': usage.outputTokens,
-              ':one': 1,
-              ':c': usage.inputTokens + usage.outputTokens - usage.reserved,
-              ':r': -usage.reserved,
-            },
-          },
-        });
-      }
-    }
     // A write to the exchange's Idempotency-Key in the same transaction; it fails when another run has taken the
     // key over.
     if (keyWrite) ops.push({ foreign: keyWrite, refusal: 'key_taken_over' });

@@ -3,9 +3,9 @@ import { assertChatAccess } from '@lib/auth';
 import { type CursorBinding, CursorCodec, Entities, RETRY, retryOptimistic } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext } from '@lib/tenancy';
-import { createHash } from 'node:crypto';
 import { ulid } from 'ulid';
-import { IdempotencyRepository, type StoredResponse } from './idempotency.repository';
+import type { StoredResponse } from './idempotency.repository';
+import { IdempotencyService } from './idempotency.service';
 import type { PageQuery } from '../common/pagination';
 import { type ChatRecord, isExpired, type MessageRecord } from './chat.types';
 import { ChatsRepository } from './chats.repository';
@@ -51,24 +51,21 @@ export class ChatsService {
     private readonly repository: ChatsRepository,
     private readonly cursors: CursorCodec,
     private readonly llm: LlmRegistry,
-    private readonly idempotency: IdempotencyRepository,
+    private readonly idempotency: IdempotencyService,
   ) {}
 
   /** Creates a chat; with an Idempotency-Key, the same key and body replay the first response. */
   async createIdempotent(caller: Caller, dto: CreateChatDto, key: string | undefined): Promise<StoredResponse> {
-    if (!key) return { status: 201, body: toChatDto(await this.create(caller, dto)) };
-    const bodyHash = createHash('sha256')
-      .update(JSON.stringify(['POST', '/v1/chats', dto.title ?? null, dto.systemPrompt ?? null, dto.model ?? null]))
-      .digest('base64url');
-    const claim = await this.idempotency.claim(caller.id, key, bodyHash, 30_000);
-    if (claim.kind === 'replay') return this.replay(claim.response);
-    if (claim.kind === 'mismatch')
-      throw new DomainError('unprocessable', 'this Idempotency-Key was used with another request');
-    if (claim.kind === 'in_progress')
-      throw new DomainError('conflict', 'a request with this Idempotency-Key is in progress');
-    const response = { status: 201, body: toChatDto(await this.create(caller, dto)) };
-    await this.idempotency.complete(caller.id, key, response);
-    return response;
+    return this.idempotency.execute(caller.id, key, {
+      fingerprint: ['POST', '/v1/chats', dto.title ?? null, dto.systemPrompt ?? null, dto.model ?? null],
+      leaseMs: 30_000,
+      run: async (held) => {
+        const response = { status: 201, body: toChatDto(await this.create(caller, dto)) };
+        if (held) await this.idempotency.complete(held, response);
+        return response;
+      },
+      replay: (response) => this.replay(response),
+    });
   }
 
   /**

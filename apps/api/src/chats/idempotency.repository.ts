@@ -17,8 +17,12 @@ export interface IdempotencyRecord {
   bodyHash: string;
   /** Epoch ms until which the run that holds the record owns it; a crashed run's lease runs out. */
   leaseUntil: number;
-  /** Written with the user message (same transaction), so that a resumed run does not store it again. */
+  /**
+   * The exchange's messages, written with them (same transaction): a retry attaches to that exchange's
+   * generation (docs/streaming.md) instead of starting another.
+   */
   userMessageId?: string;
+  assistantMessageId?: string;
   response?: StoredResponse;
   expiresAt: number;
 }
@@ -27,12 +31,11 @@ export type Claim =
   | { kind: 'claimed'; record: IdempotencyRecord }
   | { kind: 'resumed'; record: IdempotencyRecord }
   | { kind: 'replay'; response: StoredResponse }
-  | { kind: 'in_progress' }
+  | { kind: 'in_progress'; record: IdempotencyRecord }
   | { kind: 'mismatch' };
 
 /**
- * The condition of every write a run makes to its key while it works (renew, record the user message, complete,
- * release): the run with `claimId` still holds the key, and it is still in progress. A run whose lapsed lease
+ * The condition of every write a run makes to its key while it works (record the messages, release): the run with `claimId` still holds the key, and it is still in progress. A run whose lapsed lease
  * another run took over is refused. `names` and `values` are the write's own.
  */
 function whileHeldBy(claimId: string, names: Record<string, string>, values: Record<string, unknown>) {
@@ -77,7 +80,7 @@ export class IdempotencyRepository extends TenantRepository {
     if (existing.claimId === record.claimId) return { kind: 'claimed', record };
     if (existing.bodyHash !== bodyHash) return { kind: 'mismatch' };
     if (existing.status === 'done' && existing.response) return { kind: 'replay', response: existing.response };
-    if (existing.leaseUntil > now) return { kind: 'in_progress' };
+    if (existing.leaseUntil > now) return { kind: 'in_progress', record: existing };
     // Take over the lapsed lease under this run's claim id (the renewals of the run that lost it then fail).
     const takenOver = await this.table.update(key, {
       UpdateExpression: 'SET leaseUntil = :new, claimId = :mine',
@@ -97,30 +100,26 @@ export class IdempotencyRepository extends TenantRepository {
     // The takeover's answer may have been lost and the SDK retried it: then the record carries our claim id.
     const current = await this.table.get<IdempotencyRecord>(key);
     if (current?.claimId === record.claimId) return { kind: 'resumed', record: current };
-    return { kind: 'in_progress' };
+    return { kind: 'in_progress', record: current ?? existing };
   }
 
   /**
-   * Extends the lease of the run holding `claimId` while it works. False when the key is no longer that run's
-   * (another run took over a lapsed lease) or no longer in progress.
+   * A transaction item that records the exchange's messages on the key, so that a retry attaches to them; it
+   * holds only while `claimId` owns the key. Written in the same transaction as the messages themselves: a crash
+   * can not leave them stored and the key unaware of them.
    */
-  async renew(userId: string, idempotencyKey: string, claimId: string, leaseMs: number): Promise<boolean> {
-    const renewed = await this.table.update(Entities.idempotencyKey.key(userId, idempotencyKey), {
-      UpdateExpression: 'SET leaseUntil = :until',
-      ...whileHeldBy(claimId, {}, { ':until': Date.now() + leaseMs }),
-    });
-    return renewed !== REFUSED;
-  }
-
-  /**
-   * A transaction item that records the exchange's user message on the key, so that a resumed run does not store
-   * it again; it holds only while `claimId` owns the key. Written in the same transaction as the message itself:
-   * a crash can not leave the message stored and the key unaware of it.
-   */
-  recordUserMessage(userId: string, idempotencyKey: string, claimId: string, messageId: string): TransactItem {
+  recordMessages(
+    userId: string,
+    idempotencyKey: string,
+    claimId: string,
+    messages: { userMessageId: string; assistantMessageId: string },
+  ): TransactItem {
     return this.table.transactItem({
       update: Entities.idempotencyKey.key(userId, idempotencyKey),
-      spec: { UpdateExpression: 'SET userMessageId = :m', ...whileHeldBy(claimId, {}, { ':m': messageId }) },
+      spec: {
+        UpdateExpression: 'SET userMessageId = :u, assistantMessageId = :a',
+        ...whileHeldBy(claimId, {}, { ':u': messages.userMessageId, ':a': messages.assistantMessageId }),
+      },
     });
   }
 
@@ -130,21 +129,6 @@ export class IdempotencyRepository extends TenantRepository {
       UpdateExpression: 'SET #s = :done, #r = :r',
       ExpressionAttributeNames: { '#s': 'status', '#r': 'response' },
       ExpressionAttributeValues: { ':done': 'done', ':r': response },
-    });
-  }
-
-  /**
-   * A transaction item that stores the finished response, only while `claimId` still holds the key. Written in
-   * the same transaction as the exchange's last message: a crash can not leave the message stored and the key in
-   * progress, and a run whose lease was taken over stores neither.
-   */
-  completion(userId: string, idempotencyKey: string, claimId: string, response: StoredResponse): TransactItem {
-    return this.table.transactItem({
-      update: Entities.idempotencyKey.key(userId, idempotencyKey),
-      spec: {
-        UpdateExpression: 'SET #s = :done, #r = :r',
-        ...whileHeldBy(claimId, { '#r': 'response' }, { ':done': 'done', ':r': response }),
-      },
     });
   }
 

@@ -1,18 +1,18 @@
-import { Injectable, Logger } from '@nestjs/common';
-import { AppConfig, FaultHooks } from '@lib/config';
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '@lib/config';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext } from '@lib/tenancy';
 import { LRUCache } from 'lru-cache';
-import { createHash } from 'node:crypto';
 import { ulid } from 'ulid';
 import { type ChatRecord, isExpired, type MessageRecord } from './chat.types';
 import { ChatsRepository } from './chats.repository';
 import { ChatsService, retentionExpiry, toMessageDto } from './chats.service';
-import { type ExchangeDto, MAX_CONTENT_CHARS, type MessageDto } from './dto/chat.dto';
-import { type IdempotencyRecord, IdempotencyRepository, type StoredResponse } from './idempotency.repository';
-import { LlmProviderError, type LlmUsage } from './llm/llm-provider';
+import { MAX_CONTENT_CHARS, type MessageDto } from './dto/chat.dto';
+import { GenerationService, type RunningGeneration } from './generation.service';
+import type { IdempotencyRecord, StoredResponse } from './idempotency.repository';
+import { type HeldKey, IdempotencyService } from './idempotency.service';
 import { LlmRegistry } from './llm/llm-registry';
-import { buildPrompt, type CountedMessage, countMessageTokens, countTokens, MESSAGE_OVERHEAD } from './llm/tokenizer';
+import { buildPrompt, type CountedMessage, countMessageTokens } from './llm/tokenizer';
 import { MessageRateLimiter } from './message-rate-limiter';
 import { QuotaReservation } from './quota-reservation';
 
@@ -23,35 +23,33 @@ const HISTORY_MESSAGES = 50;
  */
 export const OUTPUT_TOKENS_RESERVED = 4_096;
 
-/** Where the exchange goes as it happens: JSON callers ignore it, SSE callers stream it. */
-export interface ExchangeSink {
-  /** Aborted when the client goes away. */
-  signal: AbortSignal;
-  onUserMessage(message: MessageDto): void;
-  onDelta(text: string): void;
-}
-
-export type ExchangeOutcome = { kind: 'done'; response: StoredResponse } | { kind: 'replay'; response: StoredResponse };
+/**
+ * What a POST answers with: a generation it started (running in this process), an exchange that a request with
+ * the same Idempotency-Key started (running anywhere, or ended), or a stored response of an earlier version.
+ */
+export type PostOutcome =
+  | { kind: 'started'; userMessage: MessageDto; assistant: MessageRecord; run: RunningGeneration }
+  | { kind: 'attached'; userMessage: MessageDto; assistant: MessageRecord }
+  | { kind: 'replay'; response: StoredResponse };
 
 /**
- * `POST /v1/chats/{id}/messages`: stores the user message, asks the tenant's LLM with the recent history that
- * fits the token budget, stores the assistant reply with its usage (and the month's counters, in the same
- * transaction), honouring Idempotency-Key, rate limits and quotas.
+ * `POST /v1/chats/{id}/messages`: stores the user message and a `generating` assistant message, and starts the
+ * reply (GenerationService) with the recent history that fits the token budget, honouring Idempotency-Key, rate
+ * limits and quotas. The reply runs to its end whether or not the client stays.
  */
 @Injectable()
 export class MessagesService {
-  private readonly logger = new Logger(MessagesService.name);
   /** Counts of messages stored before counts were stored with them: each counted once per process. */
   private readonly legacyCounts = new LRUCache<string, number>({ max: 10_000 });
 
   constructor(
     private readonly chats: ChatsService,
     private readonly repository: ChatsRepository,
-    private readonly idempotency: IdempotencyRepository,
+    private readonly idempotency: IdempotencyService,
+    private readonly generations: GenerationService,
     private readonly limiter: MessageRateLimiter,
     private readonly llm: LlmRegistry,
     private readonly config: AppConfig,
-    private readonly faults: FaultHooks,
   ) {}
 
   /**
@@ -69,14 +67,13 @@ export class MessagesService {
     chatId: string,
     content: string,
     idempotencyKey: string | undefined,
-    sink: ExchangeSink,
-  ): Promise<ExchangeOutcome> {
+  ): Promise<PostOutcome> {
     this.validate(content);
     // Counted once, in time linear in its length; stored with the message.
     const tokens = countMessageTokens({ role: 'user', content });
     if (!idempotencyKey) {
-      // Nothing to resume or replay: the chat read and the admission checks (rate limits, quota) go out
-      // together, so the first byte waits for the longest of them, not their sum. A 404 wins over a 429.
+      // The chat read and the admission checks (rate limits, quota) go out together, so the first byte waits for
+      // the longest of them, not their sum. A 404 wins over a 429.
       const [chat, admission] = await Promise.allSettled([
         this.chats.get(caller, chatId, 'write'),
         this.admit(caller.id, tokens),
@@ -86,105 +83,65 @@ export class MessagesService {
         throw chat.reason;
       }
       if (admission.status === 'rejected') throw admission.reason;
-      const response = await this.exchange(
-        caller,
-        chat.value,
-        content,
-        tokens,
-        admission.value,
-        undefined,
-        undefined,
-        sink,
-      );
-      return { kind: 'done', response };
+      return this.exchange(caller, chat.value, content, tokens, admission.value, undefined);
     }
     const chat = await this.chats.get(caller, chatId, 'write');
-    const bodyHash = createHash('sha256')
-      .update(JSON.stringify(['POST', `/v1/chats/${chatId}/messages`, content]))
-      .digest('base64url');
-    const leaseMs = this.config.idempotencyLeaseMs;
-    const result = await this.idempotency.claim(caller.id, idempotencyKey, bodyHash, leaseMs);
-    if (result.kind === 'replay') return { kind: 'replay', response: result.response };
-    if (result.kind === 'mismatch')
-      throw new DomainError('unprocessable', 'this Idempotency-Key was used with another request');
-    if (result.kind === 'in_progress')
-      throw new DomainError('conflict', 'a request with this Idempotency-Key is in progress');
-    // A short lease, renewed while the exchange runs: after a crash a retry waits at most one lease.
-    const stopRenewing = this.renewWhileRunning(caller.id, idempotencyKey, result.record.claimId, leaseMs, chatId);
-    try {
-      const response = await this.exchange(
-        caller,
-        chat,
-        content,
-        tokens,
-        undefined,
-        idempotencyKey,
-        result.record,
-        sink,
-      ).finally(stopRenewing);
-      return { kind: 'done', response };
-    } catch (error) {
-      // Nothing final was written: a retry with the same key resumes (the stored user message is reused).
-      await this.idempotency.release(caller.id, idempotencyKey, result.record.claimId).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  /** Renews the key's lease every third of it until the returned function is called, or until it is taken over. */
-  private renewWhileRunning(
-    userId: string,
-    idempotencyKey: string,
-    claimId: string,
-    leaseMs: number,
-    chatId: string,
-  ): () => void {
-    const timer = setInterval(
-      () => {
-        this.idempotency.renew(userId, idempotencyKey, claimId, leaseMs).then(
-          (held) => {
-            if (held) return;
-            clearInterval(timer); // a retry took the lapsed lease over: this run's final write will be refused
-            this.logger.warn(`idempotency lease of an exchange in chat ${chatId} was taken over`);
-          },
-          (error: Error) => this.logger.warn(`idempotency lease renewal failed (${error.name}); retrying`),
-        );
-      },
-      Math.floor(leaseMs / 3),
-    );
-    timer.unref();
-    return () => clearInterval(timer);
+    return this.idempotency.execute<PostOutcome>(caller.id, idempotencyKey, {
+      fingerprint: ['POST', `/v1/chats/${chatId}/messages`, content],
+      // Held from the claim until the start transaction records the exchange's messages on the key.
+      leaseMs: this.config.idempotencyLeaseMs,
+      run: async (held) => this.exchange(caller, chat, content, tokens, await this.admit(caller.id, tokens), held),
+      // A stored response of an earlier version of this route.
+      replay: async (response) => ({ kind: 'replay', response }),
+      attach: (record) => (record.assistantMessageId ? this.attach(chat, record) : undefined),
+    });
   }
 
   /**
-   * One exchange. `reservation` is the admission's (without an Idempotency-Key); with a key, admission happens
-   * here. Every path out gives the reservation back, except the final write, which settles it.
+   * A message of a chat the caller may `mode` (the chat's access rule); 404 for a message that is missing,
+   * expired, or in a chat the caller may not see. Both items are read at once; nothing is returned before the
+   * access check.
+   */
+  async find(caller: Caller, chatId: string, messageId: string, mode: 'read' | 'write'): Promise<MessageRecord> {
+    const [, message] = await Promise.all([
+      this.chats.get(caller, chatId, mode),
+      this.repository.getMessage(chatId, messageId),
+    ]);
+    if (!message || isExpired(message)) throw new DomainError('not_found', 'message not found');
+    return message;
+  }
+
+  /** The exchange a request with the same key started: its messages, the reply as it is now. */
+  private async attach(chat: ChatRecord, record: IdempotencyRecord): Promise<PostOutcome> {
+    const [userMessage, assistant] = await Promise.all([
+      this.repository.getMessage(chat.id, record.userMessageId!),
+      this.repository.getMessage(chat.id, record.assistantMessageId!),
+    ]);
+    if (!userMessage || !assistant)
+      throw new DomainError('not_found', 'the messages of this request have since been deleted');
+    return {
+      kind: 'attached',
+      userMessage: toMessageDto(userMessage),
+      assistant: await this.generations.current(assistant),
+    };
+  }
+
+  /**
+   * Starts one exchange, admitted with `reservation`, which is given back on every path out before the
+   * generation starts; from then on the generation's final write settles it.
    */
   private async exchange(
     caller: Caller,
     chat: ChatRecord,
     content: string,
     tokens: number,
-    admitted: QuotaReservation | undefined,
-    idempotencyKey: string | undefined,
-    claim: IdempotencyRecord | undefined,
-    sink: ExchangeSink,
-  ): Promise<StoredResponse> {
-    let reservation = admitted;
+    reservation: QuotaReservation,
+    held: HeldKey | undefined,
+  ): Promise<PostOutcome> {
+    let sent = false;
     try {
-      const tenant = RequestContext.tenant();
-      const resumedUserMessage = claim?.userMessageId
-        ? await this.repository.getMessage(chat.id, claim.userMessageId)
-        : undefined;
-      // With an Idempotency-Key, admission is checked here, once the claim says this is not a resumed exchange;
-      // a resumed exchange was admitted by its first run, and sets its tokens aside without a check.
-      if (idempotencyKey && !resumedUserMessage) reservation = await this.admit(caller.id, tokens);
-      if (resumedUserMessage)
-        reservation = await QuotaReservation.take(this.repository, caller.id, this.estimate(tokens), {
-          tenant: null,
-          user: null,
-        });
       const expiresAt = retentionExpiry();
-      const userMessage: MessageRecord = resumedUserMessage ?? {
+      const userMessage: MessageRecord = {
         id: ulid(),
         chatId: chat.id,
         role: 'user',
@@ -194,24 +151,8 @@ export class MessagesService {
         createdAt: new Date().toISOString(),
         ...(expiresAt ? { expiresAt } : {}),
       };
-      // The history is read while the user message is written (one round trip less before the first delta);
-      // the user message is then put last, whether or not the read already saw it.
-      const recent = this.repository.recent(chat.id, HISTORY_MESSAGES);
-      recent.catch(() => undefined); // awaited below; a failed write must not leave it unhandled
-      if (!resumedUserMessage) {
-        const recorded =
-          idempotencyKey && claim
-            ? this.idempotency.recordUserMessage(caller.id, idempotencyKey, claim.claimId, userMessage.id)
-            : undefined;
-        if (!(await this.repository.append(chat, userMessage, undefined, recorded))) {
-          throw new DomainError('not_found', 'chat not found');
-        }
-        // Stored, nothing answered yet: a crash here leaves the message and the Idempotency-Key's lease behind.
-        this.faults.reached('after-user-message');
-      }
-      sink.onUserMessage(toMessageDto(userMessage));
-
-      const history = [...(await recent).filter((m) => m.id !== userMessage.id), userMessage]
+      const recent = await this.repository.recent(chat.id, HISTORY_MESSAGES);
+      const history = [...recent, userMessage]
         .filter((m) => !isExpired(m))
         .filter((m) => m.role === 'user' || (m.role === 'assistant' && m.status === 'complete'))
         .slice(-HISTORY_MESSAGES)
@@ -226,69 +167,27 @@ export class MessagesService {
       const prompt = buildPrompt(system, history, this.config.llm.contextTokens);
       // The admission's estimate leaves the system prompt out; a prompt larger than it sets the rest aside.
       const needed = prompt.tokens + OUTPUT_TOKENS_RESERVED;
-      if (reservation && needed > reservation.tokens) await reservation.extend(needed - reservation.tokens);
-      const { provider } = this.llm.forTenant(tenant);
-      const parts: string[] = [];
-      let usage: LlmUsage;
-      let status: MessageRecord['status'] = 'complete';
-      try {
-        usage = await provider.complete({
-          model: chat.model,
-          messages: prompt.messages,
-          promptTokens: prompt.tokens,
-          signal: sink.signal,
-          onDelta: (text) => {
-            parts.push(text);
-            sink.onDelta(text);
-          },
-        });
-      } catch (error) {
-        if (!(error instanceof LlmProviderError)) throw error;
-        if (error.kind !== 'aborted') {
-          this.logger.warn(`provider ${provider.name} failed (${error.kind}) for chat ${chat.id}: ${error.message}`);
-          throw new DomainError(
-            error.kind === 'timeout' ? 'upstream_timeout' : 'upstream_failed',
-            error.kind === 'timeout' ? 'the model did not answer in time' : 'the model provider failed',
-          );
-        }
-        // The client went away: keep what was streamed, marked incomplete.
-        status = 'incomplete';
-        usage = { inputTokens: prompt.tokens, outputTokens: countTokens(parts.join('')) };
-      }
-      const assistant: MessageRecord = {
-        id: ulid(),
-        chatId: chat.id,
-        role: 'assistant',
-        content: parts.join(''),
-        status,
-        model: chat.model,
-        usage,
-        // The reply's count is its output tokens (counted once, by the provider or above).
-        tokens: usage.outputTokens + MESSAGE_OVERHEAD,
-        createdAt: new Date().toISOString(),
-        ...(expiresAt ? { expiresAt } : {}),
-      };
-      const body: ExchangeDto = { userMessage: toMessageDto(userMessage), assistantMessage: toMessageDto(assistant) };
-      const response: StoredResponse = { status: 201, body };
-      // With a key, the response is stored for replays in the assistant message's own transaction.
-      const completion =
-        idempotencyKey && claim
-          ? this.idempotency.completion(caller.id, idempotencyKey, claim.claimId, response)
-          : undefined;
-      // The usage replaces the reservation in the same transaction. Once this write is sent, the reservation is
-      // not given back even if it fails: its outcome may be unknown, and a reservation kept only makes the
-      // quota stricter until the month ends.
-      const settled = reservation;
-      reservation = undefined;
-      await this.repository.append(
+      if (needed > reservation.tokens) await reservation.extend(needed - reservation.tokens);
+      const { provider } = this.llm.forTenant(RequestContext.tenant());
+      sent = true;
+      const started = await this.generations.start({
         chat,
-        assistant,
-        { month: settled!.month, userId: caller.id, ...usage, reserved: settled!.tokens },
-        completion,
-      );
-      return response;
+        userMessage,
+        provider,
+        prompt,
+        settlement: {
+          month: reservation.month,
+          userId: caller.id,
+          reserved: reservation.tokens,
+          inputTokens: prompt.tokens,
+        },
+        keyWrite: held ? (ids) => this.idempotency.recordMessages(held, ids) : undefined,
+      });
+      return { kind: 'started', userMessage: toMessageDto(userMessage), ...started };
     } catch (error) {
-      await reservation?.release();
+      // Once the start transaction is sent, the reservation is given back only when it was refused: a failure's
+      // outcome may be unknown, and a reservation kept only makes the quota stricter until the month ends.
+      if (!sent || error instanceof DomainError) await reservation.release();
       throw error;
     }
   }

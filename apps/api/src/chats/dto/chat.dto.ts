@@ -105,8 +105,11 @@ export class MessageDto {
   @ApiProperty()
   content!: string;
 
-  @ApiProperty({ enum: ['complete', 'incomplete'] })
-  status!: 'complete' | 'incomplete';
+  @ApiProperty({
+    enum: ['generating', 'complete', 'incomplete', 'failed'],
+    description: 'generating while the reply is produced; then complete, incomplete (cancelled or stopped) or failed',
+  })
+  status!: 'generating' | 'complete' | 'incomplete' | 'failed';
 
   @ApiPropertyOptional()
   model?: string;

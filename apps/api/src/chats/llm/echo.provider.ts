@@ -10,7 +10,7 @@ import { countMessageTokens, countTokens } from './tokenizer';
 export class EchoProvider implements LlmProvider {
   readonly name = 'echo' as const;
 
-  constructor(private readonly delayMs = 2) {}
+  constructor(private readonly delayMs = 0) {}
 
   async complete({ messages, promptTokens, signal, onDelta }: LlmRequest): Promise<LlmUsage> {
     const last = [...messages].reverse().find((m) => m.role === 'user');

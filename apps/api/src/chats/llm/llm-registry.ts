@@ -17,10 +17,12 @@ export interface ResolvedLlm {
  */
 @Injectable()
 export class LlmRegistry {
-  private readonly echo = new EchoProvider();
+  private readonly echo: EchoProvider;
   private readonly clients = new LRUCache<string, LlmProvider>({ max: 1000 });
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(private readonly config: AppConfig) {
+    this.echo = new EchoProvider(config.llm.echoDelayMs);
+  }
 
   forTenant(tenant: ResolvedTenant): ResolvedLlm {
     const own = tenant.settings.llm ?? {};

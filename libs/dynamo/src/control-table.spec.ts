@@ -91,7 +91,7 @@ function rotated(item: Record<string, unknown>): Record<string, unknown> {
 
 describe('control table: every item kind has a model that owns its schema, keyed by ControlKeys', () => {
   it('the models declare the keys and the index of the table as created', async () => {
-    const request = (await control.table.create({ return: 'request' })) as {
+    const request = (await control.table.create({ return: 'request' })) as unknown as {
       KeySchema: unknown;
       GlobalSecondaryIndexes: Array<{ IndexName: string; KeySchema: unknown }>;
     };

@@ -173,6 +173,12 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     this.coveredUntil = started;
   }
 
+  /**
+   * Reads one hour partition with the `reads` client, not the `changes` model's query: it runs every second on
+   * every instance, and one poll of a partition holding 3 records cost 1.0-1.6 ms of client CPU this way against
+   * 4.2-5.4 ms through dynamoose (1000 polls each against DynamoDB Local). The records are the model's
+   * (`record()`; libs/dynamo control-table.spec.ts checks them against its schema).
+   */
   private async readHour(hour: string, after: string): Promise<void> {
     let start: Record<string, unknown> | undefined;
     do {
@@ -190,14 +196,11 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private apply(item: Record<string, unknown>): void {
-    const id = String(item.sk);
+    const record = item as unknown as ChangeRecordAttributes;
+    const id = record.sk;
     if (this.applied.has(id)) return;
     this.applied.set(id, decodeTime(id));
-    const change: Change = {
-      kind: item.kind as ChangeKind,
-      tenantId: item.tenantId as string | undefined,
-      id: item.id as string | undefined,
-    };
+    const change: Change = { kind: record.kind, tenantId: record.tenantId, id: record.id };
     this.applies.inc({ kind: change.kind });
     for (const handler of this.handlers.get(change.kind) ?? []) {
       try {

@@ -2,9 +2,8 @@ import type { LlmProviderName } from '@lib/config';
 import * as dynamoose from 'dynamoose';
 import type { Item } from 'dynamoose/dist/Item';
 import type { ModelType } from 'dynamoose/dist/General';
-import { DomainError } from '@lib/observability';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { cancellationCodes, isTransactionCanceled } from './errors';
+import type { SchemaDefinition } from 'dynamoose/dist/Schema';
+import { retryTransaction } from './transact';
 
 /** Key builders of the control table, one place per entity (see docs/data-model.md). */
 export const ControlKeys = {
@@ -163,29 +162,13 @@ const listIndex = {
 /** One write of a control-table transaction, as a model's `transaction.create/update/...` builds it. */
 export type ControlWrite = Parameters<typeof dynamoose.transaction>[0][number];
 
-const MAX_CONFLICT_ATTEMPTS = 8;
-
 /**
  * Runs a dynamoose transaction of control-table writes: undefined when it committed, or the cancellation code of
- * each write (`ConditionalCheckFailed`, `None`, ...) when a condition refused it. A conflict with another
- * transaction on the same items is retried with capped, jittered backoff, as `transactWrite` does for the
- * document client; past the retries it is a 503 (retry later), never mistaken for a failed condition.
+ * each write (`ConditionalCheckFailed`, `None`, ...) when a condition refused it; conflicts are retried as
+ * `transactWrite` retries them.
  */
-export async function transactControl(writes: ControlWrite[]): Promise<string[] | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await dynamoose.transaction(writes);
-      return undefined;
-    } catch (error) {
-      if (!isTransactionCanceled(error)) throw error;
-      const codes = cancellationCodes(error);
-      if (!codes.includes('TransactionConflict')) return codes;
-      if (attempt >= MAX_CONFLICT_ATTEMPTS) {
-        throw new DomainError('unavailable', 'too many concurrent changes; retry', { retryAfterSeconds: 1 });
-      }
-      await sleep(Math.min(500, 10 * 2 ** attempt) * Math.random());
-    }
-  }
+export function transactControl(writes: ControlWrite[]): Promise<string[] | undefined> {
+  return retryTransaction(() => dynamoose.transaction(writes));
 }
 
 /**
@@ -209,99 +192,74 @@ export class ControlTable {
   readonly table: InstanceType<typeof dynamoose.Table>;
 
   constructor(readonly tableName: string) {
-    const options = { saveUnknown: false, timestamps: false };
-    this.tenants = dynamoose.model<TenantItem>(
-      `${tableName}:Tenant`,
-      new dynamoose.Schema(
-        {
-          ...keys,
-          ...listIndex,
-          id: { type: String, required: true },
-          slug: { type: String, required: true },
-          name: { type: String, required: true },
-          status: { type: String, required: true, enum: [...TENANT_STATUSES] },
-          tableName: { type: String, required: true },
-          schemaVersion: { type: Number, required: true },
-          settings: { type: Object },
-          failureReason: String,
-          pendingAdmin: {
-            type: Object,
-            schema: { id: String, email: String, name: String, passwordHash: String },
-          },
-          createdAt: { type: String, required: true },
-          updatedAt: { type: String, required: true },
-          version: { type: Number, required: true },
+    /** A model of one item kind: its attributes beside the table's keys, nothing else saved. */
+    const model = <T extends Item>(kind: string, attributes: SchemaDefinition, saveUnknown: string[] = []) =>
+      dynamoose.model<T>(
+        `${tableName}:${kind}`,
+        new dynamoose.Schema({ ...keys, ...attributes }, { saveUnknown, timestamps: false }),
+      );
+    this.tenants = model<TenantItem>(
+      'Tenant',
+      {
+        ...listIndex,
+        id: { type: String, required: true },
+        slug: { type: String, required: true },
+        name: { type: String, required: true },
+        status: { type: String, required: true, enum: [...TENANT_STATUSES] },
+        tableName: { type: String, required: true },
+        schemaVersion: { type: Number, required: true },
+        settings: { type: Object },
+        failureReason: String,
+        pendingAdmin: {
+          type: Object,
+          schema: { id: String, email: String, name: String, passwordHash: String },
         },
-        { ...options, saveUnknown: ['settings.**'] },
-      ),
+        createdAt: { type: String, required: true },
+        updatedAt: { type: String, required: true },
+        version: { type: Number, required: true },
+      },
+      ['settings.**'],
     );
-    this.operators = dynamoose.model<OperatorItem>(
-      `${tableName}:Operator`,
-      new dynamoose.Schema(
-        {
-          ...keys,
-          ...listIndex,
-          id: { type: String, required: true },
-          email: { type: String, required: true },
-          name: { type: String, required: true },
-          passwordHash: { type: String, required: true },
-          disabled: { type: Boolean, required: true },
-          tokensValidAfter: Number,
-          createdAt: { type: String, required: true },
-          updatedAt: { type: String, required: true },
-          version: { type: Number, required: true },
+    this.operators = model<OperatorItem>('Operator', {
+      ...listIndex,
+      id: { type: String, required: true },
+      email: { type: String, required: true },
+      name: { type: String, required: true },
+      passwordHash: { type: String, required: true },
+      disabled: { type: Boolean, required: true },
+      tokensValidAfter: Number,
+      createdAt: { type: String, required: true },
+      updatedAt: { type: String, required: true },
+      version: { type: Number, required: true },
+    });
+    this.markers = model<MarkerItem>('Marker', {
+      ownerId: { type: String, required: true },
+      createdAt: { type: String, required: true },
+    });
+    this.operatorCount = model<OperatorCountItem>('OperatorCount', { enabledCount: { type: Number, required: true } });
+    this.operatorSessions = model<OperatorSessionItem>('OperatorSession', {
+      ownerId: { type: String, required: true },
+      sessionId: { type: String, required: true },
+      refreshHash: { type: String, required: true },
+      previousHashes: { type: Array, schema: [String], required: true },
+      revoked: { type: Boolean, required: true },
+      createdAt: { type: Number, required: true },
+      expiresAt: { type: Number, required: true },
+      grace: {
+        type: Object,
+        schema: {
+          fromHash: { type: String, required: true },
+          sealed: { type: String, required: true },
+          until: { type: Number, required: true },
         },
-        options,
-      ),
-    );
-    this.markers = dynamoose.model<MarkerItem>(
-      `${tableName}:Marker`,
-      new dynamoose.Schema(
-        { ...keys, ownerId: { type: String, required: true }, createdAt: { type: String, required: true } },
-        options,
-      ),
-    );
-    this.operatorCount = dynamoose.model<OperatorCountItem>(
-      `${tableName}:OperatorCount`,
-      new dynamoose.Schema({ ...keys, enabledCount: { type: Number, required: true } }, options),
-    );
-    this.operatorSessions = dynamoose.model<OperatorSessionItem>(
-      `${tableName}:OperatorSession`,
-      new dynamoose.Schema(
-        {
-          ...keys,
-          ownerId: { type: String, required: true },
-          sessionId: { type: String, required: true },
-          refreshHash: { type: String, required: true },
-          previousHashes: { type: Array, schema: [String], required: true },
-          revoked: { type: Boolean, required: true },
-          createdAt: { type: Number, required: true },
-          expiresAt: { type: Number, required: true },
-          grace: {
-            type: Object,
-            schema: {
-              fromHash: { type: String, required: true },
-              sealed: { type: String, required: true },
-              until: { type: Number, required: true },
-            },
-          },
-        },
-        options,
-      ),
-    );
-    this.changes = dynamoose.model<ChangeRecordItem>(
-      `${tableName}:Change`,
-      new dynamoose.Schema(
-        {
-          ...keys,
-          kind: { type: String, required: true, enum: [...CHANGE_KINDS] },
-          tenantId: String,
-          id: String,
-          expiresAt: { type: Number, required: true },
-        },
-        options,
-      ),
-    );
+      },
+    });
+    this.changes = model<ChangeRecordItem>('Change', {
+      kind: { type: String, required: true, enum: [...CHANGE_KINDS] },
+      tenantId: String,
+      id: String,
+      expiresAt: { type: Number, required: true },
+    });
     const models = [
       this.tenants,
       this.operators,

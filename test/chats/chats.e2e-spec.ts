@@ -10,10 +10,11 @@ import { createTenantWithAdmin, createUser, rolesByName, type TenantSession } fr
 import { loginOperator } from '../support/tokens';
 
 /** A supertest parser that keeps an event stream's text. */
-function collectText(response: NodeJS.ReadableStream, done: (error: Error | null, body: string) => void) {
+function collectText(response: request.Response, done: (error: Error | null, body: unknown) => void) {
+  const stream = response as unknown as NodeJS.ReadableStream;
   let text = '';
-  response.on('data', (c: Buffer) => (text += c.toString()));
-  response.on('end', () => done(null, text));
+  stream.on('data', (c: Buffer) => (text += c.toString()));
+  stream.on('end', () => done(null, text));
 }
 
 describe('chats and messages (echo provider)', () => {

@@ -122,8 +122,9 @@ export class ContractChecker {
     if (UNDOCUMENTED_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`) || path.startsWith(`${p}-`))) return;
     const route = this.routes.find((r) => r.method === method.toLowerCase() && r.pattern.test(path));
     if (!route) {
-      // An unknown route (or method) is the API's 404 problem; a request Node could not read, 400/431.
-      if (type === 'application/problem+json' && [400, 404, 431].includes(status)) {
+      // An unknown route (or method) is the API's 404 problem, unless its body or headers were refused first
+      // (Fastify parses the body before the not-found handler runs: 400, 413, 415; Node's parser: 400, 431).
+      if (type === 'application/problem+json' && [400, 404, 413, 415, 431].includes(status)) {
         return this.checkProblem(body, status, `${method} ${path} ${status} problem`);
       }
       throw new Error(`contract: ${method} ${path} is not in openapi.json (answered ${status} ${type})`);

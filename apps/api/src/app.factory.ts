@@ -9,6 +9,7 @@ import { genReqId, logContext, registerHttpHooks } from './common/http-hooks';
 import { registerJsonBodyParser } from './common/json-body';
 import { completeOpenApiDocument, OPENAPI_DOCUMENT_OPTIONS } from './common/openapi-contract';
 import { clientErrorProblem } from './common/problem';
+import { frameworkErrorProblem } from './common/problem.filter';
 import { createValidationPipe } from './common/validation';
 import { ShutdownState } from './health/shutdown-state';
 
@@ -51,6 +52,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     forceCloseConnections: 'idle',
     // Requests Node's parser refuses (oversized headers → 431) get a problem body too.
     clientErrorHandler: clientErrorProblem,
+    // Routing errors (a path parameter over maxParamLength → 414, a malformed URL) are problems too.
+    frameworkErrors: frameworkErrorProblem,
   });
   const log = createRootLogger(config.logLevel, logContext);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {

@@ -173,6 +173,8 @@ export function completeOpenApiDocument(doc: OpenAPIObject): OpenAPIObject {
       for (const [status, description] of EVERY_OPERATION) addProblem(op, status, description);
       if (BODY_METHODS.has(method))
         for (const [status, description] of BODY_PROBLEMS) addProblem(op, status, description);
+      if ((op.parameters ?? []).some((p) => 'in' in p && p.in === 'path'))
+        addProblem(op, 414, 'A path parameter over the router limit (100 characters)');
       const headers = headerNames(op);
       if (headers.has('if-match')) {
         addProblem(op, 412, 'If-Match does not match the current ETag (strong comparison)');

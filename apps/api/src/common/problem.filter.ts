@@ -28,6 +28,8 @@ const FASTIFY_STATUS: Record<string, [number, string]> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid content length'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'empty JSON body'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'malformed JSON body'],
+  FST_ERR_BAD_URL: [400, 'malformed URL'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'a path parameter is too long'],
 };
 
 interface Rendered {
@@ -83,6 +85,15 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, error:
     .status(rendered.status)
     .header('content-type', PROBLEM_CONTENT_TYPE)
     .send(problem(rendered.status, rendered.detail, request.url, request.id, rendered.errors));
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors of routing (a path parameter over maxParamLength → 414, a malformed URL →
+ * 400) are raised before the request hooks run, so the request id and no-store headers are set here.
+ */
+export function frameworkErrorProblem(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+  void reply.header('x-request-id', request.id).header('cache-control', 'no-store');
+  sendProblem(reply, request, error);
 }
 
 /** The one filter: every error becomes an RFC 9457 problem response. */

@@ -156,16 +156,4 @@ describe('control table: the raw request-path items agree with their models', ()
     const after = rotated(created);
     expect(await throughModel(control.operatorSessions, after)).toEqual(after);
   });
-
-  it('reads a session stored with an ISO `createdAt` (before sessions were one type) in epoch seconds', async () => {
-    const legacy = { ...(await sessionItem()), createdAt: NOW };
-    const sessions = new RefreshSessions({
-      key: ControlKeys.operatorSession,
-      create: async () => undefined,
-      get: async () => legacy,
-      update: async () => true,
-      revoke: async () => undefined,
-    });
-    expect((await sessions.get(OPERATOR, SESSION))?.createdAt).toBe(Date.parse(NOW) / 1000);
-  });
 });

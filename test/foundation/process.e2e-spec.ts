@@ -2,7 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { findFreePort } from '../../libs/dynamo/src/local';
+import { DynamoDbLocal, findFreePort } from '../../libs/dynamo/src/local';
 
 const ROOT = resolve(__dirname, '../..');
 const MAIN = join(ROOT, 'dist/apps/api/apps/api/src/main.js');
@@ -162,6 +162,50 @@ describeBuilt('the API process (npm start)', () => {
       app.child.kill('SIGKILL');
     }
   });
+
+  it('answers probes while it waits for DynamoDB (live 200, ready 503), then serves on the same port', async () => {
+    const port = await findFreePort();
+    const dynamoPort = await findFreePort();
+    const base = `http://127.0.0.1:${port}`;
+    const app = startMain({
+      NODE_ENV: 'development',
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      // Nothing listens there yet: the boot retries until DynamoDB Local starts below.
+      DYNAMODB_ENDPOINT: `http://127.0.0.1:${dynamoPort}`,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    });
+    let local: DynamoDbLocal | undefined;
+    try {
+      let live: Response | undefined;
+      for (let i = 0; i < 120 && live?.status !== 200; i++) {
+        live = await fetch(`${base}/health/live`).catch(() => undefined);
+        if (live?.status !== 200) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(live?.status).toBe(200);
+      expect(await live?.json()).toEqual({ status: 'ok' });
+      const ready = await fetch(`${base}/health/ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ status: 'unavailable', checks: { boot: 'starting' } });
+      const route = await fetch(`${base}/v1/platform/me`);
+      expect(route.status).toBe(503);
+      expect(route.headers.get('retry-after')).toBe('1');
+      expect(route.headers.get('content-type')).toBe('application/problem+json');
+      expect(await route.json()).toMatchObject({ status: 503, instance: '/v1/platform/me' });
+
+      local = await DynamoDbLocal.start({ inMemory: true, port: dynamoPort });
+      await waitReady(base, 90_000);
+      const me = await fetch(`${base}/v1/platform/me`);
+      expect(me.status).toBe(401); // the application itself now, on the same port
+      app.child.kill('SIGTERM');
+      expect(await app.exit).toBe(0);
+    } finally {
+      app.child.kill('SIGKILL');
+      await local?.stop();
+    }
+  }, 150_000);
 
   it('exits non-zero with one clear line when Java is missing', async () => {
     const app = startMain({ NODE_ENV: 'development', DATA_DIR: dataDir, PORT: '0', JAVA_BIN: '/nonexistent/java' });

@@ -1,8 +1,13 @@
 import { run } from '../../apps/cli/src/main';
 import { OperatorsService } from '@app/operators/operators.service';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbLocal } from '@lib/dynamo/local';
 import request from 'supertest';
-import { CLI_MAIN, runCli } from '../support/cli';
+import { CLI_MAIN, ROOT, runCli } from '../support/cli';
 import { OPERATOR_EMAIL, startApp, testEnv, type TestApp } from '../support/harness';
 import { loginOperator } from '../support/tokens';
 
@@ -151,4 +156,64 @@ describe('operator CLI', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr.trimEnd().split('\n').at(-1)).toBe('error: no operator nobody@operators.test');
   });
+
+  // The bug: run from another folder, the built CLI took a relative DATA_DIR from its working directory, created an
+  // empty data directory there, started a DynamoDB Local of its own on it and listed that database's tables.
+  (existsSync(CLI_MAIN) ? it : it.skip)(
+    "the built CLI run from another folder uses the repository's data directory and its running database",
+    async () => {
+      const dataDir = `.data/test-cli-cwd-${process.pid}`;
+      const elsewhere = mkdtempSync(join(tmpdir(), 'cli-cwd-'));
+      // The API's embedded database of that data directory, with a table only it has.
+      const local = await DynamoDbLocal.start({ dbPath: join(ROOT, dataDir, 'dynamodb') });
+      const prefix = `${t.config.dynamo.tablePrefix}cwd-`;
+      try {
+        const ddb = new DynamoDBClient({
+          endpoint: local.endpoint,
+          region: 'us-east-1',
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        });
+        await ddb.send(
+          new CreateTableCommand({
+            TableName: `${prefix}marker`,
+            BillingMode: 'PAY_PER_REQUEST',
+            AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+            KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          }),
+        );
+        ddb.destroy();
+        const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+          const child = spawn(process.execPath, [CLI_MAIN, 'tables:list'], {
+            cwd: elsewhere,
+            // Development without DYNAMODB_ENDPOINT: the embedded database of DATA_DIR (relative, as by default).
+            env: Object.fromEntries(
+              Object.entries({
+                PATH: process.env.PATH ?? '',
+                HOME: process.env.HOME ?? '/tmp',
+                ...env,
+                NODE_ENV: 'development',
+                DYNAMODB_ENDPOINT: undefined,
+                DATA_DIR: dataDir,
+                TABLE_PREFIX: prefix,
+              }).filter(([, value]) => value !== undefined),
+            ),
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+          child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          child.on('close', (code) => done({ code, stdout, stderr }));
+        });
+        expect(run).toMatchObject({ code: 0 });
+        expect(run.stdout).toContain(`${prefix}marker`);
+        expect(existsSync(join(elsewhere, '.data'))).toBe(false);
+      } finally {
+        await local.stop();
+        rmSync(elsewhere, { recursive: true, force: true });
+        rmSync(join(ROOT, dataDir), { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
 });

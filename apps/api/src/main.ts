@@ -2,10 +2,11 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type AppConfig, ConfigError, loadConfig } from '@lib/config';
-import { DynamoDbLocal, DynamoDbLocalError } from '@lib/dynamo/local';
+import { DynamoDbLocal, DynamoDbLocalError, repoRoot } from '@lib/dynamo/local';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.factory';
+import { holdPortWhileBooting } from './health/boot-listener';
 import { ShutdownState } from './health/shutdown-state';
 
 const logger = new Logger('Main');
@@ -16,11 +17,13 @@ function fail(message: string): never {
   process.exit(1);
 }
 
+/** The configuration; a relative DATA_DIR is taken from the repository, wherever the API is started from. */
 function readConfig(): AppConfig {
   try {
-    return loadConfig();
+    return loadConfig(process.env, repoRoot());
   } catch (error) {
     if (error instanceof ConfigError) fail(`Invalid configuration: ${error.message}`);
+    if (error instanceof DynamoDbLocalError) fail(error.message);
     throw error;
   }
 }
@@ -112,6 +115,8 @@ function handleSignals(app: NestFastifyApplication, config: AppConfig, local: Em
 
 async function main(): Promise<void> {
   const config = readConfig();
+  // Probes get answers during the boot (live 200, ready 503) instead of a refused connection.
+  const releasePort = await holdPortWhileBooting(config.port, config.host);
   const local = await startEmbeddedDynamo(config);
   let app: NestFastifyApplication;
   try {
@@ -121,6 +126,7 @@ async function main(): Promise<void> {
     throw error;
   }
   handleSignals(app, config, local);
+  await releasePort?.();
   await app.listen({ port: config.port, host: config.host });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -1,7 +1,7 @@
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { type AppConfig, loadConfig } from '@lib/config';
-import { DynamoDbLocal, readEmbeddedEndpoint } from '@lib/dynamo/local';
+import { DynamoDbLocal, readEmbeddedEndpoint, repoRoot } from '@lib/dynamo/local';
 import { join } from 'node:path';
 import { CliModule } from './cli.module';
 
@@ -27,7 +27,9 @@ export type WithContext = <T>(fn: (ctx: INestApplicationContext, config: AppConf
  * the same data directory.
  */
 export const withContext: WithContext = async (fn) => {
-  const config = loadConfig();
+  // A relative DATA_DIR is the repository's, as for the API: run from another folder, the CLI still finds the
+  // API's embedded database rather than starting an empty one of its own.
+  const config = loadConfig(process.env, repoRoot());
   // The CLI writes changes (suspend, delete, operators) but serves no request: it has no cache to keep fresh.
   config.changeFeed.follow = false;
   let local: DynamoDbLocal | undefined;

@@ -302,8 +302,12 @@ async function ensureInstalled(log: (line: string) => void): Promise<string> {
   return dir;
 }
 
-/** The repository root: this file also runs from dist/apps/<app>/libs/dynamo/src/local/ after a build. */
-function repoRoot(): string {
+/**
+ * The repository root (the folder of the chat-platform package.json; `/app` in the image): this file also runs
+ * from dist/apps/<app>/libs/dynamo/src/local/ after a build. The API and the CLI resolve a relative DATA_DIR from
+ * here, so that both reach the same data (and the same embedded database) from any working directory.
+ */
+export function repoRoot(): string {
   for (let dir = __dirname; ; dir = dirname(dir)) {
     try {
       const pkg: unknown = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));

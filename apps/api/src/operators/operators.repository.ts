@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { RefreshSessions, type SessionItems, type SessionKey, type SessionUpdate } from '@lib/auth';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ControlKeys,
   DynamoClients,
@@ -215,8 +215,7 @@ export class OperatorsRepository {
       create: async (item) => {
         await this.models.operatorSessions.create(item);
       },
-      get: async (key: SessionKey) =>
-        (await doc.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }))).Item,
+      get: (key: SessionKey) => this.clients.get({ TableName: table, Key: key, ConsistentRead: true }),
       update: async (key: SessionKey, update: SessionUpdate) => {
         try {
           await doc.send(new UpdateCommand({ TableName: table, Key: key, ...update }));

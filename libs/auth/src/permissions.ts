@@ -1,4 +1,4 @@
-/** The fixed permission catalogue of tenant scope (API.md "Roles"). Roles are data that map to these. */
+/** The fixed permission catalogue of tenant scope (docs/api.md, "Roles and permissions"); roles map to these. */
 export enum Permission {
   TenantRead = 'tenant:read',
   TenantWrite = 'tenant:write',
@@ -45,7 +45,7 @@ export interface BuiltInRole {
 
 const ALL = Object.values(Permission);
 
-/** Roles seeded into every tenant; immutable (API.md "Roles"). */
+/** Roles seeded into every tenant; immutable (docs/api.md, "Roles and permissions"). */
 export const BUILT_IN_ROLES: readonly BuiltInRole[] = [
   { name: 'owner', description: 'Everything, including tenant settings', permissions: ALL },
   {

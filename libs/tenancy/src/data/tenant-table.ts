@@ -59,9 +59,9 @@ const BATCH_RETRIES = 10;
 /**
  * One tenant's table, and the only way to reach it: a handle bound to a tenant (the request's, through
  * `TenantRepository`, or an explicit one for background work), so that no caller ever names a table. Reads and
- * writes take keys from the entity declarations (`entities.ts`) and return typed outcomes: a write refused by its
- * condition is `REFUSED`, a transaction says which of its items refused it and what that means, never an error
- * whose text is read.
+ * writes take keys from the entity declarations (`tenant-entities.ts`) and return typed outcomes: a write refused
+ * by its condition is `REFUSED`, a transaction says which of its items refused it and what that means, never an
+ * error whose text is read.
  */
 export class TenantTable {
   constructor(
@@ -94,7 +94,7 @@ export class TenantTable {
     return items;
   }
 
-  /** One page of a named access pattern (`entities.ts`), at most `limit` items, after `start`. */
+  /** One page of a named access pattern (`tenant-entities.ts`), at most `limit` items, after `start`. */
   async query<T>(spec: QuerySpec, page: { limit?: number; start?: DynamoKey } = {}): Promise<Page<T>> {
     const result = await this.clients.query({
       ...this.queryInput(spec),

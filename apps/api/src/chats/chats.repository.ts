@@ -22,6 +22,8 @@ export interface UsageDelta {
   outputTokens: number;
   /** The tokens `reserve` set aside for this exchange (both scopes), settled by this write. */
   reserved: number;
+  /** 1, or 0 for an exchange whose provider failed (it gives its reservation back, and is not counted). */
+  requests: number;
 }
 
 /** The month's counters (the tenant's and the user's) moved by one exchange, for its final transaction. */
@@ -30,11 +32,11 @@ export function usageSettlement<F>(usage: UsageDelta): Array<TxOp<F>> {
     update: Entities.usage.key(usage.month, scope),
     spec: {
       // The real usage replaces the reservation in `charged` (see `reserve`).
-      UpdateExpression: 'ADD inputTokens :i, outputTokens :o, requests :one, charged :c, reserved :r',
+      UpdateExpression: 'ADD inputTokens :i, outputTokens :o, requests :n, charged :c, reserved :r',
       ExpressionAttributeValues: {
         ':i': usage.inputTokens,
         ':o': usage.outputTokens,
-        ':one': 1,
+        ':n': usage.requests,
         ':c': usage.inputTokens + usage.outputTokens - usage.reserved,
         ':r': -usage.reserved,
       },
@@ -134,17 +136,32 @@ export class ChatsRepository extends TenantRepository {
   /**
    * Appends messages and bumps the chat (messageCount, updatedAt, list position, retention) in one transaction,
    * with `extra` items (a generation's state) and `keyWrite`, the exchange's Idempotency-Key (409 when another run
-   * took the key over). False when the chat is gone.
+   * took the key over). `replaces`: a failed reply removed in the same transaction (a keyed retry's new reply takes
+   * its place). False when the chat is gone.
    */
   async append(
     chat: ChatRecord,
     messages: MessageRecord[],
     extra: Array<TxOp<never>> = [],
     keyWrite?: TransactItem,
+    replaces?: string,
   ): Promise<boolean> {
     type Refusal = 'already_applied' | 'chat_gone' | 'key_taken_over';
     const last = messages[messages.length - 1];
     const ops: Array<TxOp<Refusal>> = [
+      ...(replaces
+        ? [
+            {
+              delete: Entities.message.key(chat.id, replaces),
+              when: {
+                ConditionExpression: '#s = :failed',
+                ExpressionAttributeNames: { '#s': 'status' },
+                ExpressionAttributeValues: { ':failed': 'failed' },
+              },
+              refusal: 'key_taken_over' as const,
+            },
+          ]
+        : []),
       ...messages.map(
         (message): TxOp<Refusal> => ({
           put: { ...Entities.message.key(chat.id, message.id), ...message },
@@ -160,7 +177,7 @@ export class ChatsRepository extends TenantRepository {
           ExpressionAttributeValues: {
             ':u': last.createdAt,
             ':g': Entities.chat.index(chat.ownerId, last.createdAt, chat.id).gsi1sk,
-            ':n': messages.length,
+            ':n': messages.length - (replaces ? 1 : 0),
             ...(last.expiresAt ? { ':e': last.expiresAt } : {}),
           },
         },

@@ -135,6 +135,7 @@ export class GenerationRepository extends TenantRepository {
         ...state.settlement,
         inputTokens: reply.usage.inputTokens,
         outputTokens: reply.usage.outputTokens,
+        requests: reply.status === 'failed' ? 0 : 1,
       }),
     ];
     return (await this.table.transact(ops)).committed;

@@ -34,6 +34,8 @@ export interface GenerationStart {
   settlement: Settlement;
   /** The exchange's Idempotency-Key, recording the messages in the same transaction. */
   keyWrite?: (ids: { userMessageId: string; assistantMessageId: string }) => TransactItem;
+  /** A keyed retry of a failed reply: the user message is stored already, the failed reply is replaced. */
+  retryOf?: MessageRecord;
 }
 
 /** The reply's text after `known`, extended by the chunks a read returned (overlaps skipped; stops at a gap). */
@@ -95,9 +97,10 @@ export class GenerationService {
     const keyWrite = input.keyWrite?.({ userMessageId: userMessage.id, assistantMessageId: assistant.id });
     const stored = await this.chats.append(
       chat,
-      [userMessage, assistant],
+      input.retryOf ? [assistant] : [userMessage, assistant],
       [this.repository.stateItem(chat.id, assistant.id, state)],
       keyWrite,
+      input.retryOf?.id,
     );
     if (!stored) throw new DomainError('not_found', 'chat not found');
     // Stored, nothing generated yet: a crash here leaves a generation whose lease runs out.

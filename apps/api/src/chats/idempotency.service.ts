@@ -33,8 +33,11 @@ export interface IdempotentRequest<T> {
   run(held: HeldKey | undefined): Promise<T>;
   /** The stored response of a finished run with the same key and body. */
   replay(response: StoredResponse): Promise<T>;
-  /** A run under way (or ended) with the same key and body that says what it started: answer with it, not 409. */
-  attach?(record: IdempotencyRecord): Promise<T> | undefined;
+  /**
+   * A run under way (or ended) with the same key and body that says what it started: answer with it, not 409.
+   * `held` when that run's lease had lapsed (or was given up) and this request took the key over.
+   */
+  attach?(record: IdempotencyRecord, held: HeldKey | undefined): Promise<T> | undefined;
 }
 
 /**
@@ -53,20 +56,24 @@ export class IdempotencyService {
     if (claim.kind === 'replay') return request.replay(claim.response);
     if (claim.kind === 'mismatch')
       throw new DomainError('unprocessable', 'this Idempotency-Key was used with another request');
-    if (claim.kind !== 'claimed') {
-      const attached = request.attach?.(claim.record);
-      if (attached) return attached;
-      if (claim.kind === 'in_progress')
-        throw new DomainError('conflict', 'a request with this Idempotency-Key is in progress');
-    }
-    const held: HeldKey = { userId, key, claimId: claim.record.claimId };
+    const held: HeldKey | undefined =
+      claim.kind === 'in_progress' ? undefined : { userId, key, claimId: claim.record.claimId };
     try {
+      const attached = claim.kind === 'claimed' ? undefined : request.attach?.(claim.record, held);
+      if (attached) return await attached;
+      if (!held) throw new DomainError('conflict', 'a request with this Idempotency-Key is in progress');
       return await request.run(held);
     } catch (error) {
+      if (!held) throw error;
       // Nothing final was written: a retry with the same key runs again at once.
       await this.repository.release(userId, key, held.claimId).catch(() => undefined);
       throw error;
     }
+  }
+
+  /** Gives the key up (a failed run): a retry takes it over at once. */
+  release(held: HeldKey): Promise<void> {
+    return this.repository.release(held.userId, held.key, held.claimId);
   }
 
   /** Stores the finished response of a run that holds `held`, for replays. */

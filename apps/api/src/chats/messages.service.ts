@@ -83,17 +83,25 @@ export class MessagesService {
         throw chat.reason;
       }
       if (admission.status === 'rejected') throw admission.reason;
-      return this.exchange(caller, chat.value, content, tokens, admission.value, undefined);
+      return this.exchange(
+        caller,
+        chat.value,
+        this.userMessage(chat.value, content, tokens),
+        admission.value,
+        undefined,
+      );
     }
     const chat = await this.chats.get(caller, chatId, 'write');
     return this.idempotency.execute<PostOutcome>(caller.id, idempotencyKey, {
       fingerprint: ['POST', `/v1/chats/${chatId}/messages`, content],
       // Held from the claim until the start transaction records the exchange's messages on the key.
       leaseMs: this.config.idempotencyLeaseMs,
-      run: async (held) => this.exchange(caller, chat, content, tokens, await this.admit(caller.id, tokens), held),
+      run: async (held) =>
+        this.exchange(caller, chat, this.userMessage(chat, content, tokens), await this.admit(caller.id, tokens), held),
       // A stored response of an earlier version of this route.
       replay: async (response) => ({ kind: 'replay', response }),
-      attach: (record) => (record.assistantMessageId ? this.attach(chat, record) : undefined),
+      attach: (record, held) =>
+        record.assistantMessageId ? this.attach(caller, chat, tokens, record, held) : undefined,
     });
   }
 
@@ -111,14 +119,27 @@ export class MessagesService {
     return message;
   }
 
-  /** The exchange a request with the same key started: its messages, the reply as it is now. */
-  private async attach(chat: ChatRecord, record: IdempotencyRecord): Promise<PostOutcome> {
+  /**
+   * The exchange a request with the same key started: its messages, the reply as it is now. A reply that failed
+   * (its run gave the key up) is generated again for the stored user message, in place of the failed one.
+   */
+  private async attach(
+    caller: Caller,
+    chat: ChatRecord,
+    tokens: number,
+    record: IdempotencyRecord,
+    held: HeldKey | undefined,
+  ): Promise<PostOutcome> {
     const [userMessage, assistant] = await Promise.all([
       this.repository.getMessage(chat.id, record.userMessageId!),
       this.repository.getMessage(chat.id, record.assistantMessageId!),
     ]);
     if (!userMessage || !assistant)
       throw new DomainError('not_found', 'the messages of this request have since been deleted');
+    if (assistant.status === 'failed' && held) {
+      const reservation = await this.admit(caller.id, tokens);
+      return this.exchange(caller, chat, userMessage, reservation, held, assistant);
+    }
     return {
       kind: 'attached',
       userMessage: toMessageDto(userMessage),
@@ -133,26 +154,15 @@ export class MessagesService {
   private async exchange(
     caller: Caller,
     chat: ChatRecord,
-    content: string,
-    tokens: number,
+    userMessage: MessageRecord,
     reservation: QuotaReservation,
     held: HeldKey | undefined,
+    retryOf?: MessageRecord,
   ): Promise<PostOutcome> {
     let sent = false;
     try {
-      const expiresAt = retentionExpiry();
-      const userMessage: MessageRecord = {
-        id: ulid(),
-        chatId: chat.id,
-        role: 'user',
-        content,
-        status: 'complete',
-        tokens,
-        createdAt: new Date().toISOString(),
-        ...(expiresAt ? { expiresAt } : {}),
-      };
       const recent = await this.repository.recent(chat.id, HISTORY_MESSAGES);
-      const history = [...recent, userMessage]
+      const history = [...recent.filter((m) => m.id !== userMessage.id), userMessage]
         .filter((m) => !isExpired(m))
         .filter((m) => m.role === 'user' || (m.role === 'assistant' && m.status === 'complete'))
         .slice(-HISTORY_MESSAGES)
@@ -182,7 +192,13 @@ export class MessagesService {
           inputTokens: prompt.tokens,
         },
         keyWrite: held ? (ids) => this.idempotency.recordMessages(held, ids) : undefined,
+        retryOf,
       });
+      // A failed reply gives its key up, so that a retry with the key generates it again at once.
+      if (held)
+        void started.run.done.then(({ message }) =>
+          message.status === 'failed' ? this.idempotency.release(held).catch(() => undefined) : undefined,
+        );
       return { kind: 'started', userMessage: toMessageDto(userMessage), ...started };
     } catch (error) {
       // Once the start transaction is sent, the reservation is given back only when it was refused: a failure's
@@ -190,6 +206,20 @@ export class MessagesService {
       if (!sent || error instanceof DomainError) await reservation.release();
       throw error;
     }
+  }
+
+  private userMessage(chat: ChatRecord, content: string, tokens: number): MessageRecord {
+    const expiresAt = retentionExpiry();
+    return {
+      id: ulid(),
+      chatId: chat.id,
+      role: 'user',
+      content,
+      status: 'complete',
+      tokens,
+      createdAt: new Date().toISOString(),
+      ...(expiresAt ? { expiresAt } : {}),
+    };
   }
 
   /** The message's stored count; for a message stored before counts were, counted once per process. */

@@ -299,7 +299,7 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
     }
   });
 
-  it('usage: a new tenant has no tokens or requests, its provisioning writes are counted; month validated', async () => {
+  it('usage: a new tenant has no tokens or requests, its provisioning writes are counted; month validated, the current one by default', async () => {
     const tenant = await createTenant(t.url, token);
     // The recorder flushes every few seconds; flush now so that the result does not depend on timing.
     await t.app.get(CapacityRecorder).flush();
@@ -331,7 +331,9 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
       .query({ month: '2026-13' })
       .auth(token, { type: 'bearer' })
       .expect(400);
-    await api().get(`/v1/tenants/${tenant.id}/usage`).auth(token, { type: 'bearer' }).expect(400);
+    // Without `month`: the current month.
+    const noMonth = await api().get(`/v1/tenants/${tenant.id}/usage`).auth(token, { type: 'bearer' }).expect(200);
+    expect(noMonth.body.month).toBe(new Date().toISOString().slice(0, 7));
   });
 
   it('refuses a tenant-scoped token on every operator route (403), changing nothing', async () => {

@@ -167,6 +167,13 @@ describe('resumable generation across two instances', () => {
       body: { content },
       headers,
     });
+  /** A JSON POST with an Idempotency-Key (a client's retry). */
+  const postKeyed = (t: TestApp, chatId: string, content: string, key: string) =>
+    api(t)
+      .post(`/v1/chats/${chatId}/messages`)
+      .set('idempotency-key', key)
+      .auth(member.accessToken, { type: 'bearer' })
+      .send({ content });
   const resume = (t: TestApp, chatId: string, messageId: string, headers: Record<string, string> = {}) =>
     openStream(t.url, `/v1/chats/${chatId}/messages/${messageId}/events`, member.accessToken, { headers });
   const untilFinal = (chatId: string, messageId: string) =>
@@ -305,11 +312,7 @@ describe('resumable generation across two instances', () => {
     first.close();
     const messageId = startedId(seen);
 
-    const json = await api(b)
-      .post(`/v1/chats/${chatId}/messages`)
-      .set('idempotency-key', key)
-      .auth(member.accessToken, { type: 'bearer' })
-      .send({ content });
+    const json = await postKeyed(b, chatId, content, key);
     expect(json.status).toBe(202);
     expect(json.body.assistantMessage).toMatchObject({ id: messageId, status: 'generating' });
     expect(seen[0].data).toEqual(json.body.userMessage);
@@ -320,12 +323,7 @@ describe('resumable generation across two instances', () => {
     expect(attached.at(-1)?.event).toBe('message.completed');
     const stored = await getMessage(b, chatId, messageId);
     expect(textOf(attached)).toBe(stored.content);
-    const replay = await api(a)
-      .post(`/v1/chats/${chatId}/messages`)
-      .set('idempotency-key', key)
-      .auth(member.accessToken, { type: 'bearer' })
-      .send({ content })
-      .expect(201);
+    const replay = await postKeyed(a, chatId, content, key).expect(201);
     expect(replay.body).toEqual({ userMessage: json.body.userMessage, assistantMessage: stored });
     expect((await messagesOf(chatId)).map((m) => m.id)).toEqual([json.body.userMessage.id, messageId]);
   });
@@ -434,12 +432,7 @@ describe('resumable generation across two instances', () => {
       const ended = await untilFinal(chatId, messageId);
       expect(ended.status).toBe('incomplete');
       expect(textOf(seen).startsWith(ended.content) || ended.content.startsWith(textOf(seen))).toBe(true);
-      const retry = await api(b)
-        .post(`/v1/chats/${chatId}/messages`)
-        .set('idempotency-key', key)
-        .auth(member.accessToken, { type: 'bearer' })
-        .send({ content })
-        .expect(201);
+      const retry = await postKeyed(b, chatId, content, key).expect(201);
       expect(retry.body.assistantMessage).toEqual(ended);
       expect((await messagesOf(chatId)).map((m) => m.id)).toEqual([retry.body.userMessage.id, messageId]);
     }, 120_000);

@@ -4,6 +4,8 @@
  * reads DynamoDB only; cancel works from either; keyed retries attach instead of duplicating; a SIGKILLed
  * generating process leaves its reply incomplete within the lease, never stuck in `generating`.
  */
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoClients, Entities } from '@lib/dynamo';
 import { EventSource } from 'eventsource';
 import { request as httpRequest } from 'node:http';
 import request from 'supertest';
@@ -434,6 +436,17 @@ describe('resumable generation across two instances', () => {
       expect(textOf(seen).startsWith(ended.content) || ended.content.startsWith(textOf(seen))).toBe(true);
       const retry = await postKeyed(b, chatId, content, key).expect(201);
       expect(retry.body.assistantMessage).toEqual(ended);
+      // Every reply of the tenant so far (completed, cancelled, and this one ended by a reader) settled its
+      // reservation: nothing is left set aside on the month's counter.
+      const counter = await a.app.get(DynamoClients).doc.send(
+        new GetCommand({
+          TableName: acme.tableName,
+          Key: Entities.usage.key(new Date().toISOString().slice(0, 7), 'TOTAL'),
+          ConsistentRead: true,
+        }),
+      );
+      expect(counter.Item).toMatchObject({ reserved: 0 });
+      expect(counter.Item?.charged).toBe(Number(counter.Item?.inputTokens) + Number(counter.Item?.outputTokens));
       expect((await messagesOf(chatId)).map((m) => m.id)).toEqual([retry.body.userMessage.id, messageId]);
     }, 120_000);
   });

@@ -4,6 +4,8 @@ import { renderError } from '../common/problem.filter';
 
 /** A comment line after this long without an event, so that proxies and idle timeouts keep the stream open. */
 const HEARTBEAT_MS = 15_000;
+/** Sent with the first event: how long an EventSource waits before it reconnects (its default is 3 s or more). */
+const RECONNECT_MS = 1000;
 
 /**
  * Server-Sent Events on a Fastify reply: the response opens (200, `text/event-stream`) with the first event, so
@@ -33,8 +35,11 @@ export class SseWriter {
   }
 
   send(event: string, data: unknown, id: string | number): void {
-    if (!this.open) this.start();
-    this.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    const first = !this.open;
+    if (first) this.start();
+    this.write(
+      `${first ? `retry: ${RECONNECT_MS}\n` : ''}id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
+    );
   }
 
   /** The `error` event: a problem body, as the same error would have been rendered before the stream opened. */

@@ -7,7 +7,6 @@ import {
   isConditionalCheckFailed,
   type OperatorAttributes,
   type OperatorItem,
-  type OperatorSessionAttributes,
   transactControl,
 } from '@lib/dynamo';
 import { ChangeFeed, ControlTableService } from '@lib/tenancy';
@@ -227,9 +226,13 @@ export class OperatorsRepository {
       },
       revoke: async (key: SessionKey) => {
         await this.models.operatorSessions
-          .update(key, { revoked: true } as Partial<OperatorSessionAttributes>, {
-            condition: new dynamoose.Condition('pk').exists(),
-          })
+          .update(
+            key,
+            { revoked: true },
+            {
+              condition: new dynamoose.Condition('pk').exists(),
+            },
+          )
           .catch((error: unknown) => {
             if (!isConditionalCheckFailed(error)) throw error;
           });

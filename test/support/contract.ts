@@ -85,7 +85,7 @@ const UNDOCUMENTED_PREFIXES = ['/docs', '/metrics'];
  * Checks e2e responses against the checked-in openapi.json, extra properties forbidden: the status must be one the
  * operation documents (problem responses included), the content type one documented for that status, the body valid
  * against its schema (problems also against the stricter PROBLEM_SCHEMA), and each event of a `text/event-stream`
- * against the schema its name has in the media type's `x-sse-events`. Installed by the supertest wrapper
+ * against the schema its name has in the media type's `x-sse-events`, with an `id:`. Installed by the supertest wrapper
  * (test/support/validating-supertest.ts) on every request the e2e specs make.
  */
 export class ContractChecker {
@@ -156,6 +156,8 @@ export class ContractChecker {
     for (const [i, event] of parseSse(text).entries()) {
       const schema = documented[event.event];
       if (!schema) throw new Error(`contract: ${where}: event ${i} \`${event.event}\` is not in x-sse-events`);
+      // Every event carries an id, so that a client resumes from any of them with Last-Event-ID (docs/streaming.md).
+      if (event.id === undefined) throw new Error(`contract: ${where}: event ${i} \`${event.event}\` has no id`);
       let data: unknown;
       try {
         data = JSON.parse(event.data);

@@ -8,6 +8,43 @@ describe('the OpenAPI contract', () => {
     expect(await generateOpenApi()).toEqual(checkedIn);
   });
 
+  it('names every operation as a generated client calls it: unique camelCase operationIds', async () => {
+    const doc = await generateOpenApi();
+    const ids = Object.values(doc.paths).flatMap((ops) =>
+      Object.values(ops as Record<string, { operationId?: string }>).map((op) => op.operationId),
+    );
+    expect(ids.filter((id) => !/^[a-z][A-Za-z]+$/.test(id ?? ''))).toEqual([]);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        'login',
+        'refreshToken',
+        'createTenant',
+        'getTenant',
+        'listChats',
+        'createChat',
+        'postMessage',
+      ]),
+    );
+  });
+
+  it('documents the problems every operation can answer, by what the operation takes', async () => {
+    const doc = await generateOpenApi();
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops as Record<string, Record<string, unknown>>)) {
+        const statuses = Object.keys(op.responses as object);
+        const expected = ['400', '431', '500', '503'];
+        if (op.security) expected.push('401', '403');
+        if (['post', 'put', 'patch', 'delete'].includes(method)) expected.push('413', '415');
+        if (path.includes('{')) expected.push('404', '414');
+        expect({ op: `${method} ${path}`, statuses }).toEqual({
+          op: `${method} ${path}`,
+          statuses: expect.arrayContaining(expected),
+        });
+      }
+    }
+  });
+
   it('documents every route of API.md', async () => {
     const doc = await generateOpenApi();
     const routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
@@ -46,6 +83,9 @@ describe('the OpenAPI contract', () => {
         'DELETE /v1/chats/{chatId}',
         'GET /v1/chats/{chatId}/messages',
         'POST /v1/chats/{chatId}/messages',
+        'GET /v1/chats/{chatId}/messages/{messageId}',
+        'GET /v1/chats/{chatId}/messages/{messageId}/events',
+        'POST /v1/chats/{chatId}/messages/{messageId}/cancel',
         'GET /v1/usage',
         'GET /health/live',
         'GET /health/ready',

@@ -3,7 +3,7 @@ import * as dynamoose from 'dynamoose';
 import type { AnyItem, Item } from 'dynamoose/dist/Item';
 import type { ModelType } from 'dynamoose/dist/General';
 import type { SchemaDefinition } from 'dynamoose/dist/Schema';
-import { retryTransaction } from './transact';
+import { commitTransaction } from './transact';
 
 /** Key builders of the control table, one place per entity (see docs/data-model.md). */
 export const ControlKeys = {
@@ -158,7 +158,7 @@ export type ControlWrite = Parameters<typeof dynamoose.transaction>[0][number];
  * `transactWrite` retries them.
  */
 export function transactControl(writes: ControlWrite[]): Promise<string[] | undefined> {
-  return retryTransaction(() => dynamoose.transaction(writes));
+  return commitTransaction(() => dynamoose.transaction(writes));
 }
 
 /**

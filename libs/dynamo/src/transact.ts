@@ -14,16 +14,19 @@ const MAX_CONFLICT_ATTEMPTS = 8;
 
 /**
  * Runs a TransactWriteItems. Returns undefined when it committed, or the cancellation code of each item
- * (`ConditionalCheckFailed`, `None`, ...) when a condition refused it. A conflict with another transaction on
- * the same items is retried with capped, jittered backoff; past the retries it is a 503 (retry later), never
- * mistaken for a failed condition.
+ * (`ConditionalCheckFailed`, `None`, ...) when a condition refused it (see `commitTransaction`).
  */
-export async function transactWrite(doc: DynamoDBDocumentClient, items: TransactItem[]): Promise<string[] | undefined> {
-  return retryTransaction(() => doc.send(new TransactWriteCommand({ TransactItems: items })));
+export function transactWrite(doc: DynamoDBDocumentClient, items: TransactItem[]): Promise<string[] | undefined> {
+  return commitTransaction(() => doc.send(new TransactWriteCommand({ TransactItems: items })));
 }
 
-/** `transactWrite`'s outcome and conflict retries for a transaction sent another way (`send`, e.g. dynamoose). */
-export async function retryTransaction(send: () => Promise<unknown>): Promise<string[] | undefined> {
+/**
+ * Sends a transaction with `send` (any client: the document client, dynamoose). Returns undefined when it committed,
+ * or the cancellation code of each item when a condition refused it. A conflict with another transaction on the
+ * same items is retried with capped, jittered backoff; past the retries it is a 503 (retry later), never mistaken
+ * for a failed condition.
+ */
+export async function commitTransaction(send: () => Promise<unknown>): Promise<string[] | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
       await send();

@@ -29,6 +29,7 @@ interface Operation {
   parameters?: Parameter[];
   requestBody?: { content: Record<string, { schema: Schema }> };
   security?: unknown[];
+  responses: Record<string, { content?: Record<string, unknown> }>;
 }
 
 const doc = JSON.parse(readFileSync(resolve(__dirname, '../../openapi.json'), 'utf8')) as {
@@ -36,9 +37,10 @@ const doc = JSON.parse(readFileSync(resolve(__dirname, '../../openapi.json'), 'u
   components: { schemas: Components };
 };
 const components = doc.components.schemas;
-const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
-  Object.entries(methods).map(([method, op]) => ({ path, method, op })),
-);
+/** Deletes last, so that the operations before them find the known objects still there. */
+const operations = Object.entries(doc.paths)
+  .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })))
+  .sort((a, b) => Number(a.method === 'delete') - Number(b.method === 'delete'));
 
 /** Runs per operation: enough to reach each branch of the generators a few times, bounded for CI. */
 const RUNS = Number(process.env.FC_RUNS ?? 25);
@@ -149,6 +151,7 @@ describe('every operation of openapi.json under generated requests', () => {
         rarely(fc.tuple(fc.constantFrom('unknown', 'limit', '__proto__'), fc.string({ maxLength: 10 })), 6),
       )
       .map((pairs) => pairs.filter((p): p is [string, string] => p !== null));
+    const streams = Object.values(op.responses).some((r) => r.content?.['text/event-stream']);
     const headerArb = fc
       .tuple(
         ...params
@@ -158,7 +161,11 @@ describe('every operation of openapi.json under generated requests', () => {
               fc
                 .oneof(
                   { weight: 3, arbitrary: valid(p.schema, components).map(headerSafe) },
-                  { weight: 1, arbitrary: fc.constantFrom('*', 'W/"1"', '"1"', '"1", W/"2"', '"abc"') },
+                  // ETags and event ids as clients send them (If-Match, Last-Event-ID).
+                  {
+                    weight: 1,
+                    arbitrary: fc.constantFrom('*', 'W/"1"', '"1"', '"1", W/"2"', '"abc"', '0', '7', 'end'),
+                  },
                   { weight: 1, arbitrary: hostile.map(headerSafe) },
                 )
                 .map((v): [string, string] => [p.name, v]),
@@ -167,6 +174,8 @@ describe('every operation of openapi.json under generated requests', () => {
           ),
         // A header section over Node's limit: 431 before any route.
         rarely(fc.constant<[string, string]>(['x-padding', 'a'.repeat(20_000)]), 15),
+        // Server-Sent Events where the operation streams: every event is checked against x-sse-events.
+        streams ? fc.constantFrom<[string, string] | null>(null, ['accept', 'text/event-stream']) : fc.constant(null),
       )
       .map((pairs) => Object.fromEntries(pairs.filter((p): p is [string, string] => p !== null)));
     const schema = op.requestBody?.content['application/json']?.schema;

@@ -244,6 +244,7 @@ export class ChatsController {
   ): Promise<void> {
     const after = eventCursor(lastEventId ?? afterQuery);
     const message = await this.messages.find(caller, chatId, messageId, 'read');
+    if (message.role !== 'assistant') throw new DomainError('not_found', 'only a reply has events');
     if (after === 'end') {
       // An EventSource stops reconnecting on 204.
       void reply.status(204).send();

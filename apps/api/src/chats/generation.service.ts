@@ -177,7 +177,19 @@ export class GenerationService {
         listeners.clear();
       }
       await flushing;
-      return { message: await this.end(assistant, state, { runId: state.runId }, reply), error };
+      try {
+        return { message: await this.end(assistant, state, { runId: state.runId }, reply), error };
+      } catch (failure) {
+        // The final write kept failing: the lease runs out and the next reader ends the reply with the text its
+        // chunks hold. The stream that waits says so.
+        this.logger.error(`final write of reply ${assistant.id} failed: ${String(failure)}`);
+        return {
+          message: { ...assistant, content: text },
+          error: new DomainError('unavailable', 'the reply could not be stored; read it again shortly', {
+            retryAfterSeconds: 1,
+          }),
+        };
+      }
     })();
     return {
       text: () => text,

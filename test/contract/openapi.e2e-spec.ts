@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { generateOpenApi } from '../../apps/api/src/openapi';
+import { REPLY_EVENT_NAMES } from '../../libs/client/src/streaming';
 
 describe('the OpenAPI contract', () => {
   it('openapi.json is what the code generates (run `npm run openapi` after changing the API)', async () => {
@@ -43,6 +44,14 @@ describe('the OpenAPI contract', () => {
         });
       }
     }
+  });
+
+  it('docs/api.md covers every path of openapi.json, and client.md every stream event', () => {
+    const doc = JSON.parse(readFileSync(resolve(__dirname, '../../openapi.json'), 'utf8')) as { paths: object };
+    const guide = readFileSync(resolve(__dirname, '../../docs/api.md'), 'utf8');
+    expect(Object.keys(doc.paths).filter((path) => !guide.includes(`\`${path}\``))).toEqual([]);
+    const client = readFileSync(resolve(__dirname, '../../docs/client.md'), 'utf8');
+    expect(REPLY_EVENT_NAMES.filter((name) => !client.includes(`\`${name}\``))).toEqual([]);
   });
 
   it('documents every route of API.md', async () => {

@@ -183,18 +183,14 @@ export class ChatsController {
       return;
     }
     if (accept?.includes('text/event-stream')) {
-      try {
-        if (outcome.kind === 'started')
+      await sse.stream(async () => {
+        if (outcome.kind === 'started') {
           await this.streams.live(sse, outcome.userMessage, outcome.assistant, outcome.run);
-        else {
-          sse.send('message.created', outcome.userMessage, 0);
-          await this.streams.follow(sse, outcome.assistant, undefined);
+          return;
         }
-      } catch (error) {
-        if (!sse.opened) throw error;
-        sse.sendError(error);
-      }
-      sse.end();
+        sse.send('message.created', outcome.userMessage, 0);
+        await this.streams.follow(sse, outcome.assistant, undefined);
+      });
       return;
     }
     if (outcome.kind === 'attached') {
@@ -251,13 +247,7 @@ export class ChatsController {
       return;
     }
     const sse = new SseWriter(request, reply);
-    try {
-      await this.streams.follow(sse, message, after);
-    } catch (error) {
-      if (!sse.opened) throw error;
-      sse.sendError(error);
-    }
-    sse.end();
+    await sse.stream(() => this.streams.follow(sse, message, after));
   }
 
   /**

@@ -52,7 +52,21 @@ export class SseWriter {
     );
   }
 
-  end(): void {
+  /**
+   * Runs `produce`, then ends the stream. An error before the stream opened is thrown (a plain problem
+   * response); after, it becomes the `error` event.
+   */
+  async stream(produce: () => Promise<void>): Promise<void> {
+    try {
+      await produce();
+    } catch (error) {
+      if (!this.open) throw error;
+      this.sendError(error);
+    }
+    this.end();
+  }
+
+  private end(): void {
     this.stopHeartbeat();
     if (this.open && !this.reply.raw.destroyed) this.reply.raw.end();
   }

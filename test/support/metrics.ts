@@ -14,3 +14,9 @@ export async function dynamoCallsForRequests(t: TestApp): Promise<number> {
     sum(text, /^change_feed_queries_total (\d+)/gm)
   );
 }
+
+/** Change records of `kind` the app's change feed has applied to its caches so far. */
+export async function changeRecordsApplied(t: TestApp, kind: string): Promise<number> {
+  const text = await t.app.get(MetricsService).render();
+  return sum(text, new RegExp(`^change_feed_records_applied_total\\{kind="${kind}"\\} (\\d+)`, 'gm'));
+}

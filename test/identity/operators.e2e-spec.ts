@@ -195,8 +195,8 @@ describe('operators: per-request check, disable / enable / list, the last enable
     const root = (await service.list()).find((o) => o.email === OPERATOR_EMAIL);
     const applied = await changeRecordsApplied(t, 'operator');
     await service.enable(root!.id);
-    // An enable that changes something writes a change record, which drops the cached operator when this instance's feed applies it (within a
-    // poll); warming the cache before that would count the re-read as a request's call.
+    // An enable that changes something writes a change record, which drops the cached operator when this
+    // instance's feed applies it (within a poll): warming the cache before that would count the re-read.
     for (let i = 0; i < 100 && root!.disabled && (await changeRecordsApplied(t, 'operator')) === applied; i++) {
       await new Promise((done) => setTimeout(done, 50));
     }

@@ -407,6 +407,20 @@ describe('resumable generation across two instances', () => {
     );
   });
 
+  it('an instance that shuts down stops its replies and stores them as incomplete at once (not after their lease)', async () => {
+    const leaving = await startApp({ ...env, SHUTDOWN_GRACE_MS: '1000' });
+    const chatId = await newChat();
+    const stream = post(leaving, chatId, wordy(300));
+    const messageId = startedId(await stream.until(deltas(2)));
+    await leaving.close();
+    const stored = await getMessage(b, chatId, messageId);
+    expect(stored.status).toBe('incomplete');
+    expect(stored.content.length).toBeGreaterThan(0);
+    const own = await stream.ended;
+    expect(own.at(-1)?.event).toBe('message.cancelled');
+    expect(textOf(own)).toBe(stored.content);
+  });
+
   const describeBuilt = apiBuilt ? describe : describe.skip;
   describeBuilt('the generating process is SIGKILLed', () => {
     it('the reply ends incomplete within the lease (never stuck generating); a retry with the same key answers it', async () => {

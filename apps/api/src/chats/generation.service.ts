@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { AppConfig, FaultHooks } from '@lib/config';
 import { DomainError } from '@lib/observability';
 import type { TransactItem } from '@lib/tenancy';
@@ -61,8 +61,10 @@ const timedOut = (error: unknown) => error instanceof LlmProviderError && error.
  * finds its lease run out.
  */
 @Injectable()
-export class GenerationService {
+export class GenerationService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(GenerationService.name);
+  /** The runs of this process, with what stops each one. */
+  private readonly running = new Map<Promise<Ended>, AbortController>();
 
   constructor(
     private readonly chats: ChatsRepository,
@@ -191,6 +193,8 @@ export class GenerationService {
         };
       }
     })();
+    this.running.set(done, stop);
+    void done.finally(() => this.running.delete(done));
     return {
       text: () => text,
       onText(listener) {
@@ -199,6 +203,26 @@ export class GenerationService {
       },
       done,
     };
+  }
+
+  /**
+   * On shutdown, replies still generating get the rest of the grace period (SHUTDOWN_GRACE_MS after the drain) to
+   * finish; then they are stopped and stored as incomplete, rather than left for a reader to end after their lease.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.running.size === 0) return;
+    const all = Promise.allSettled([...this.running.keys()]);
+    const graceMs = Math.max(0, this.config.shutdownGraceMs - this.config.shutdownDrainMs - 1000);
+    const timer = new AbortController();
+    const finished = await Promise.race([
+      all.then(() => true),
+      sleep(graceMs, false, { signal: timer.signal }).catch(() => false),
+    ]);
+    timer.abort();
+    if (finished) return;
+    this.logger.warn(`stopping ${this.running.size} replies still generating at shutdown`);
+    for (const stop of this.running.values()) stop.abort();
+    await all;
   }
 
   /** Writes the final reply; when someone else ended the generation first, the message as they stored it. */

@@ -1,6 +1,7 @@
 import type { CrashPoint } from './fault-hooks';
 import type { FaultRule } from './fault-rules';
 import type { KeyObject } from 'node:crypto';
+import type { SecretBox } from './secret-box';
 
 export type NodeEnv = 'development' | 'test' | 'production';
 export type JwtAlgorithm = 'HS256' | 'ES256';
@@ -73,6 +74,8 @@ export class AppConfig {
   jwt!: JwtSettings;
   /** HMAC key of pagination cursors. */
   cursorKey!: KeyObject;
+  /** Seals and opens the secrets stored at rest (SECRETS_KEYS keyring; README "Secrets"). */
+  secrets!: SecretBox;
   bootstrapOperator!: { email: string; password: string; name: string };
   metricsToken!: string | undefined;
   bodyLimitBytes!: number;

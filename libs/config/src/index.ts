@@ -5,3 +5,4 @@ export * from './duration';
 export * from './load-config';
 export * from './fault-rules';
 export * from './fault-hooks';
+export * from './secret-box';

@@ -7,6 +7,8 @@ import { parseDurationSeconds } from './duration';
 import { loadConfig } from './load-config';
 
 const SECRET = 's'.repeat(40);
+const KEY_A = Buffer.alloc(32, 1).toString('base64');
+const KEY_B = Buffer.alloc(32, 2).toString('base64url');
 const base = {
   NODE_ENV: 'test',
   JWT_SECRET: SECRET,
@@ -71,6 +73,11 @@ describe('loadConfig', () => {
     ['REFRESH_REUSE_GRACE', { REFRESH_REUSE_GRACE: 'a while' }],
     ['REFRESH_REUSE_GRACE', { REFRESH_REUSE_GRACE: '2m' }],
     ['TEST_CRASH_POINT', { TEST_CRASH_POINT: 'after-everything' }],
+    ['SECRETS_KEYS', { SECRETS_KEYS: 'k1' }],
+    ['SECRETS_KEYS', { SECRETS_KEYS: `k1:${Buffer.alloc(16).toString('base64')}` }],
+    ['SECRETS_KEYS', { SECRETS_KEYS: `k1:${KEY_A},k1:${KEY_B}` }],
+    ['SECRETS_KEYS', { SECRETS_KEYS: `bad kid:${KEY_A}` }],
+    ['SECRETS_KEYS', { SECRETS_KEYS: `k1:not*base64` }],
   ])('names %s when it is bad', (variable, env) => {
     const error = errorOf({ ...base, ...env });
     expect(error.variable).toBe(variable);
@@ -98,9 +105,21 @@ describe('loadConfig', () => {
   it('requires secrets and the bootstrap operator in production', () => {
     expect(errorOf({ NODE_ENV: 'production' }).variable).toBe('JWT_SECRET');
     expect(errorOf({ NODE_ENV: 'production', JWT_SECRET: SECRET }).variable).toBe('BOOTSTRAP_OPERATOR_EMAIL');
-    const prod = loadConfig({ ...base, NODE_ENV: 'production' }, tmpdir());
+    expect(errorOf({ ...base, NODE_ENV: 'production' }).variable).toBe('SECRETS_KEYS');
+    const prod = loadConfig({ ...base, NODE_ENV: 'production', SECRETS_KEYS: `k1:${KEY_A}` }, tmpdir());
     expect(prod.dynamo.embedded).toBe(false);
     expect(prod.docsEnabled).toBe(false);
+  });
+
+  it('reads the keyring from SECRETS_KEYS (the first seals, every key opens) and never names key material', () => {
+    const rotated = loadConfig({ ...base, SECRETS_KEYS: `k2:${KEY_B}, k1:${KEY_A}` }, tmpdir()).secrets;
+    const old = loadConfig({ ...base, SECRETS_KEYS: `k1:${KEY_A}` }, tmpdir()).secrets;
+    expect(rotated.currentKid).toBe('k2');
+    expect(rotated.open(old.seal('sk-1', 'aad'), 'aad')).toBe('sk-1');
+    expect(errorOf({ ...base, SECRETS_KEYS: `k1:${KEY_A.slice(0, 20)}` }).message).not.toContain(KEY_A.slice(0, 20));
+    // Without SECRETS_KEYS outside production: derived from JWT_SECRET, the same on every instance.
+    const a = loadConfig(base, tmpdir()).secrets;
+    expect(loadConfig(base, tmpdir()).secrets.open(a.seal('x', 'aad'), 'aad')).toBe('x');
   });
 
   it('generates development secrets once, keeps them, and reports them once', () => {
@@ -114,6 +133,7 @@ describe('loadConfig', () => {
       expect(second.generatedNotices).toEqual([]);
       expect(second.bootstrapOperator.password).toBe(first.bootstrapOperator.password);
       expect(second.jwt.kid).toBe(first.jwt.kid);
+      expect(second.secrets.open(first.secrets.seal('sk-dev', 'aad'), 'aad')).toBe('sk-dev');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

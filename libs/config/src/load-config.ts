@@ -7,6 +7,7 @@ import { ConfigError } from './config.errors';
 import { CRASH_POINTS } from './fault-hooks';
 import { type FaultRule, parseFaultRules } from './fault-rules';
 import { parseDurationSeconds } from './duration';
+import { parseSecretKeys, SECRET_KEY_BYTES, SecretBox, type SecretKey } from './secret-box';
 
 type Env = Record<string, string | undefined>;
 
@@ -50,6 +51,7 @@ const schema = z.object({
   REFRESH_TOKEN_TTL: z.string().default('30d'),
   REFRESH_REUSE_GRACE: z.string().default('5s'),
   CURSOR_SECRET: secret.optional(),
+  SECRETS_KEYS: z.string().optional(),
   BOOTSTRAP_OPERATOR_EMAIL: z.email().optional(),
   BOOTSTRAP_OPERATOR_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(256).optional(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -115,7 +117,11 @@ interface DevSecrets {
   cursorSecret: string;
   operatorEmail: string;
   operatorPassword: string;
+  /** Base64 of the development keyring's only key (absent from files written before secrets were sealed). */
+  secretsKey: string;
 }
+
+const newSecretsKey = () => randomBytes(SECRET_KEY_BYTES).toString('base64');
 
 /**
  * Development only: secrets kept under the data dir so that tokens and the bootstrap operator survive restarts.
@@ -123,12 +129,20 @@ interface DevSecrets {
  */
 function devSecrets(dataDir: string): { secrets: DevSecrets; generated: boolean } {
   const file = join(dataDir, 'dev-secrets.json');
-  if (existsSync(file)) return { secrets: JSON.parse(readFileSync(file, 'utf8')) as DevSecrets, generated: false };
+  if (existsSync(file)) {
+    const secrets = JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
+    if (secrets.secretsKey) return { secrets, generated: false };
+    // A file from before the keyring: the key is added, the other secrets stay.
+    secrets.secretsKey = newSecretsKey();
+    writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+    return { secrets, generated: false };
+  }
   const secrets: DevSecrets = {
     jwtSecret: randomBytes(48).toString('base64url'),
     cursorSecret: randomBytes(48).toString('base64url'),
     operatorEmail: 'operator@localhost.test',
     operatorPassword: randomBytes(18).toString('base64url'),
+    secretsKey: newSecretsKey(),
   };
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
@@ -168,6 +182,23 @@ function jwtSettings(
   const key = createSecretKey(Buffer.from(secret, 'utf8'));
   const kid = createHmac('sha256', secret).update('kid').digest('base64url').slice(0, 16);
   return { ...base, algorithm: 'HS256', signingKey: key, verifyKey: key, kid };
+}
+
+/**
+ * The keyring of secrets at rest: SECRETS_KEYS (required in production); otherwise derived from JWT_SECRET when
+ * that is set (tests, a development .env), else the development key generated into dev-secrets.json.
+ */
+function secretKeys(raw: RawConfig, isProduction: boolean, devKey: () => string): SecretKey[] {
+  if (raw.SECRETS_KEYS) {
+    try {
+      return parseSecretKeys(raw.SECRETS_KEYS);
+    } catch (error) {
+      throw new ConfigError('SECRETS_KEYS', (error as Error).message);
+    }
+  }
+  if (isProduction) throw new ConfigError('SECRETS_KEYS', 'is required in production (kid:<base64 of 32 bytes>)');
+  if (raw.JWT_SECRET) return [{ kid: 'jwt', key: createHmac('sha256', raw.JWT_SECRET).update('secrets').digest() }];
+  return [{ kid: 'dev', key: Buffer.from(devKey(), 'base64') }];
 }
 
 /** The drain after SIGTERM happens inside the grace period: 1 s by default (less when the grace is shorter). */
@@ -259,6 +290,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     );
   }
 
+  const secrets = new SecretBox(secretKeys(raw, isProduction, () => fromDev('secretsKey', 'SECRETS_KEYS')));
+
   const config = new AppConfig();
   Object.assign(config, {
     nodeEnv,
@@ -284,6 +317,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
       seconds: refreshGraceSeconds,
       key: createSecretKey(createHmac('sha256', cursorSecret).update('refresh-grace').digest()),
     },
+    secrets,
     bootstrapOperator: { email: email.toLowerCase(), password, name: 'Bootstrap operator' },
     metricsToken: raw.METRICS_TOKEN,
     bodyLimitBytes: raw.BODY_LIMIT_BYTES,

@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
-import { AppConfig } from '@lib/config';
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig, type SecretBox } from '@lib/config';
+import { DomainError } from '@lib/observability';
 import { ControlKeys, DynamoClients, type TenantAttributes } from '@lib/dynamo';
 import { LRUCache } from 'lru-cache';
 import { ChangeFeed } from './change-feed';
@@ -21,6 +22,33 @@ export function toResolvedTenant(record: TenantAttributes): ResolvedTenant {
       retentionDays: record.settings?.retentionDays ?? null,
     },
   };
+}
+
+/** The associated data of a tenant's own LLM API key: it opens for this tenant and this field only. */
+export const tenantLlmKeyAad = (tenantId: string): string => `tenant/${tenantId}/settings.llm.apiKey`;
+
+const secretsLogger = new Logger('TenantSecrets');
+
+/**
+ * The tenant's own LLM API key in plaintext (sealed at rest, `settings.llm.apiKey`), or undefined when it has
+ * none and the deployment's applies. A key that does not open (sealed under a key id since removed from
+ * SECRETS_KEYS, or altered) is an operator's error: logged with the tenant and the reason, and the caller gets
+ * 503, never the deployment's key in its place.
+ */
+export function tenantLlmApiKey(tenant: ResolvedTenant, secrets: SecretBox): string | undefined {
+  const stored = tenant.settings.llm?.apiKey;
+  if (stored === undefined) return undefined;
+  try {
+    return secrets.open(stored, tenantLlmKeyAad(tenant.id));
+  } catch (error) {
+    secretsLogger.error(
+      `tenant ${tenant.slug} (${tenant.id}): its LLM API key cannot be used: ${(error as Error).message}`,
+    );
+    throw new DomainError(
+      'unavailable',
+      "the tenant's LLM credentials cannot be read; an operator must set them again",
+    );
+  }
 }
 
 /**

@@ -12,7 +12,7 @@ import {
   retryOptimistic,
 } from '@lib/dynamo';
 import { DomainError, ULID_PATTERN } from '@lib/observability';
-import { RequestContext, TenantRegistry, toResolvedTenant } from '@lib/tenancy';
+import { RequestContext, TenantRegistry, tenantLlmKeyAad, toResolvedTenant } from '@lib/tenancy';
 import { ulid } from 'ulid';
 import type { CreateTenantDto, ListTenantsQuery, TenantDto, TenantPageDto, UpdateTenantDto } from './dto/tenant.dto';
 import type { UsageDto } from '../usage/dto/usage.dto';
@@ -197,7 +197,11 @@ export class TenantsService implements BeforeApplicationShutdown {
         const changes: Partial<TenantAttributes> = {};
         if (dto.name !== undefined) changes.name = dto.name.trim();
         if (dto.status !== undefined) changes.status = dto.status;
-        if (dto.settings !== undefined) changes.settings = mergeSettings(current.settings, dto.settings);
+        if (dto.settings !== undefined) {
+          changes.settings = mergeSettings(current.settings, dto.settings, (plain) =>
+            this.config.secrets.seal(plain, tenantLlmKeyAad(id)),
+          );
+        }
         const updated = await this.repository.update(id, changes, {
           expectedVersion: current.version,
           fromStatuses: dto.status ? ['active', 'suspended'] : undefined,
@@ -261,14 +265,19 @@ export class TenantsService implements BeforeApplicationShutdown {
   }
 }
 
+/** The settings after an update; a new LLM API key is stored sealed (`seal`), never in plaintext. */
 function mergeSettings(
   current: TenantSettings | undefined,
   input: NonNullable<UpdateTenantDto['settings']>,
+  seal: (plain: string) => string,
 ): TenantSettings {
   const merged: TenantSettings = { monthlyTokenQuota: null, retentionDays: null, ...(current ?? {}) };
   if (input.monthlyTokenQuota !== undefined) merged.monthlyTokenQuota = input.monthlyTokenQuota;
   if (input.retentionDays !== undefined) merged.retentionDays = input.retentionDays;
   if (input.userMonthlyTokenQuota !== undefined) merged.userMonthlyTokenQuota = input.userMonthlyTokenQuota;
-  if (input.llm !== undefined) merged.llm = { ...current?.llm, ...input.llm };
+  if (input.llm !== undefined) {
+    const { apiKey, ...rest } = input.llm;
+    merged.llm = { ...current?.llm, ...rest, ...(apiKey !== undefined ? { apiKey: seal(apiKey) } : {}) };
+  }
   return merged;
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@lib/config';
-import type { ResolvedTenant } from '@lib/tenancy';
+import { type ResolvedTenant, tenantLlmApiKey } from '@lib/tenancy';
 import { LRUCache } from 'lru-cache';
 import { EchoProvider } from './echo.provider';
 import type { LlmProvider } from './llm-provider';
@@ -32,7 +32,7 @@ export class LlmRegistry {
       return { provider: this.echo, model: own.model ?? (base.provider === 'echo' ? base.model : 'echo-1') };
     const settings = {
       baseUrl: own.baseUrl ?? base.baseUrl,
-      apiKey: own.apiKey ?? base.apiKey,
+      apiKey: tenantLlmApiKey(tenant, this.config.secrets) ?? base.apiKey,
       timeoutMs: base.timeoutMs,
     };
     const cacheKey = JSON.stringify(settings);

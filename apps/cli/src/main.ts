@@ -6,6 +6,7 @@ import { DomainError } from '@lib/observability';
 import { Command, CommanderError } from 'commander';
 import { CliError, withContext } from './cli-context';
 import { registerOperatorCommands } from './operator-commands';
+import { registerSecretsCommands } from './secrets-commands';
 import { registerTenantCommands } from './tenant-commands';
 
 export function buildProgram(): Command {
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     });
 
   registerTenantCommands(program, withContext);
+  registerSecretsCommands(program, withContext);
   return program;
 }
 

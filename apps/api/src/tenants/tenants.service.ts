@@ -1,6 +1,6 @@
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { PasswordHasher } from '@lib/auth';
-import { AppConfig } from '@lib/config';
+import { AppConfig, SecretBox } from '@lib/config';
 import {
   CursorCodec,
   type CursorBinding,
@@ -10,6 +10,7 @@ import {
   ControlKeys,
   RETRY,
   retryOptimistic,
+  TENANT_STATUSES,
 } from '@lib/dynamo';
 import { DomainError, ULID_PATTERN } from '@lib/observability';
 import { RequestContext, TenantRegistry, tenantLlmKeyAad, toResolvedTenant } from '@lib/tenancy';
@@ -52,6 +53,17 @@ const PROVISION_WAIT_MS = 15_000;
 export interface CreateResult {
   tenant: TenantDto;
   finished: boolean;
+}
+
+/** What `resealSecrets` did to one tenant. */
+export interface ResealProgress {
+  tenantId: string;
+  slug: string;
+  /** `resealed`: sealed again under the current key; `current`: nothing to do; `failed`: see `error`. */
+  outcome: 'resealed' | 'current' | 'failed';
+  /** The key id the secret was under before (`plaintext` for a key stored before sealing). */
+  from?: string;
+  error?: string;
 }
 
 export function toTenantDto(t: TenantAttributes): TenantDto {
@@ -217,6 +229,49 @@ export class TenantsService implements BeforeApplicationShutdown {
         return RETRY;
       },
       { conflict: 'the tenant is being changed concurrently; retry' },
+    );
+  }
+
+  /**
+   * Seals every tenant's stored secrets again under the current key of SECRETS_KEYS (and seals plaintext keys
+   * stored before sealing), each by a conditional update at the version read, with its change record so that
+   * every instance drops the old settings. Resumable: a tenant already under the current key is left alone. A
+   * secret that does not open (its key already removed) is reported as failed; the others go on.
+   */
+  async resealSecrets(progress: (p: ResealProgress) => void): Promise<ResealProgress[]> {
+    const results: ResealProgress[] = [];
+    for await (const listed of this.repository.all([...TENANT_STATUSES])) {
+      const result = await this.resealOne(listed.id).catch(
+        (error: unknown): ResealProgress => ({
+          tenantId: listed.id,
+          slug: listed.slug,
+          outcome: 'failed',
+          error: (error as Error).message,
+        }),
+      );
+      results.push(result);
+      progress(result);
+    }
+    return results;
+  }
+
+  private async resealOne(id: string): Promise<ResealProgress> {
+    const secrets = this.config.secrets;
+    return retryOptimistic<ResealProgress>(
+      async () => {
+        const current = await this.get(id);
+        const base = { tenantId: id, slug: current.slug };
+        const llm = current.settings?.llm;
+        if (llm?.apiKey === undefined || !secrets.needsReseal(llm.apiKey)) return { ...base, outcome: 'current' };
+        const aad = tenantLlmKeyAad(id);
+        const apiKey = secrets.seal(secrets.open(llm.apiKey, aad), aad);
+        const settings = { ...current.settings, llm: { ...llm, apiKey } };
+        const updated = await this.repository.update(id, { settings }, { expectedVersion: current.version });
+        if (!updated) return RETRY;
+        this.registry.remember(updated);
+        return { ...base, outcome: 'resealed', from: SecretBox.kidOf(llm.apiKey) ?? 'plaintext' };
+      },
+      { conflict: `tenant ${id} kept changing while its secrets were sealed again; run the command again` },
     );
   }
 

@@ -176,13 +176,13 @@ export class ChatsController {
     const key = idempotencyKeyOf(idempotencyHeader);
     // Checks that fail fast answer as plain problem responses, before any stream opens.
     this.messages.validate(body.content);
-    const sse = new SseWriter(request, reply);
     const outcome = await this.messages.post(caller, chatId, body.content, key);
     if (outcome.kind === 'replay') {
       void reply.status(outcome.response.status).header('content-type', 'application/json').send(outcome.response.body);
       return;
     }
     if (accept?.includes('text/event-stream')) {
+      const sse = new SseWriter(request, reply);
       await sse.stream(async () => {
         if (outcome.kind === 'started') {
           await this.streams.live(sse, outcome.userMessage, outcome.assistant, outcome.run);

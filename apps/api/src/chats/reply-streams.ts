@@ -12,6 +12,8 @@ import type { SseWriter } from './sse';
 
 /** Running generations one instance follows at most (one poll each); past it, 503. */
 const MAX_FEEDS = 10_000;
+/** Failed reads in a row after which a feed ends its followers' streams with the error. */
+const POLL_ATTEMPTS = 3;
 
 interface FeedListener {
   /** The reply's whole text known so far (each listener keeps its own offset). */
@@ -45,17 +47,18 @@ class Feed {
 
   async loop(): Promise<void> {
     let ended: MessageRecord | undefined;
+    let failures = 0;
     try {
       while (this.listeners.size > 0) {
-        const read = await this.repository.read(this.message.chatId, this.message.id, this.full.length);
-        const full = assemble(this.full, read.chunks);
-        if (full !== this.full) {
-          this.full = full;
-          for (const listener of this.listeners) listener.text(full);
+        try {
+          ended = await this.poll();
+          failures = 0;
+        } catch (error) {
+          // A failed read (throttling, a timeout) is tried again at the next poll; a few in a row end the feed.
+          if (++failures >= POLL_ATTEMPTS) throw error;
         }
-        ended = await this.generations.endIfLapsed(this.message, read.state, full);
         if (ended) break;
-        await sleep(this.pollMs);
+        await sleep(this.pollMs * (failures + 1));
       }
       if (ended) for (const listener of this.listeners) listener.end(ended);
     } catch (error) {
@@ -63,6 +66,17 @@ class Feed {
     } finally {
       this.onClose();
     }
+  }
+
+  /** One read: new text goes to every listener; the final message once the generation ended. */
+  private async poll(): Promise<MessageRecord | undefined> {
+    const read = await this.repository.read(this.message.chatId, this.message.id, this.full.length);
+    const full = assemble(this.full, read.chunks);
+    if (full !== this.full) {
+      this.full = full;
+      for (const listener of this.listeners) listener.text(full);
+    }
+    return this.generations.endIfLapsed(this.message, read.state, full);
   }
 }
 

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Ip, Post } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Authenticated, CurrentCaller, Public } from '@lib/auth';
+import { Authenticated, Credentials, CurrentCaller, Public, Strategies } from '@lib/auth';
 import { ApiProblem } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import { RefreshDto, TokenPairDto } from '../operators/dto/operator-auth.dto';
@@ -37,6 +37,7 @@ export class AuthController {
 
   @Post('auth/logout')
   @Authenticated({ scope: 'tenant' })
+  @Credentials(Strategies.accessToken)
   @ApiOperation({ operationId: 'logout' })
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiNoContentResponse()
@@ -46,6 +47,7 @@ export class AuthController {
 
   @Get('me')
   @Authenticated({ scope: 'tenant' })
+  @Credentials(Strategies.accessToken)
   @ApiOperation({ operationId: 'getMe' })
   @ApiOkResponse({ type: MeDto })
   me(@CurrentCaller() caller: Caller): Promise<MeDto> {

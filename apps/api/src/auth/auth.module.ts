@@ -6,9 +6,14 @@ import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { CallerResolver } from './caller-resolver';
 import { LoginThrottle } from './login-throttle';
+import { OperatorPasswordStrategy } from './operator-password.strategy';
 import { SessionsRepository } from './sessions.repository';
+import { TenantPasswordStrategy } from './tenant-password.strategy';
 
-/** Tenant sign-in, and the caller resolver the global AccessGuard uses for tenant tokens. */
+/**
+ * Tenant sign-in, the password strategies (tenant users and operators), and the caller resolver the access-token
+ * strategy uses for tenant tokens.
+ */
 @Global()
 @Module({
   imports: [UsersModule, RolesModule],
@@ -18,6 +23,8 @@ import { SessionsRepository } from './sessions.repository';
     SessionsRepository,
     LoginThrottle,
     CallerResolver,
+    TenantPasswordStrategy,
+    OperatorPasswordStrategy,
     { provide: TENANT_CALLER_RESOLVER, useExisting: CallerResolver },
   ],
   exports: [TENANT_CALLER_RESOLVER],

@@ -1,5 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { newRefreshToken, PasswordHasher, redeemRefreshToken, refreshTokenIds, TokenService } from '@lib/auth';
+import {
+  Authenticator,
+  newRefreshToken,
+  type PasswordAttempt,
+  redeemRefreshToken,
+  refreshTokenIds,
+  Strategies,
+  TokenService,
+} from '@lib/auth';
 import { AppConfig } from '@lib/config';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext, TenantRegistry } from '@lib/tenancy';
@@ -9,10 +17,9 @@ import { RolesCache } from '../roles/roles.cache';
 import { UserCache } from '../users/user.cache';
 import { UsersRepository } from '../users/users.repository';
 import type { MeDto } from './dto/auth.dto';
-import { LoginThrottle } from './login-throttle';
 import { SessionsRepository } from './sessions.repository';
+import { INVALID_LOGIN, type TenantLogin } from './tenant-password.strategy';
 
-const INVALID_LOGIN = 'invalid tenant, email or password';
 const INVALID_REFRESH = 'invalid refresh token';
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -27,31 +34,20 @@ export class AuthService {
     private readonly userCache: UserCache,
     private readonly roles: RolesCache,
     private readonly sessionItems: SessionsRepository,
-    private readonly throttle: LoginThrottle,
-    private readonly hasher: PasswordHasher,
+    private readonly authenticator: Authenticator,
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
   ) {}
 
   /**
-   * Unknown tenant, unknown email, wrong password and disabled user give the same 401, cost about the same time
-   * (a dummy hash is verified when there is no user) and count alike against the throttle, which is consulted
-   * before the password is checked. A suspended tenant is told only to a caller whose password was right.
+   * Signs a tenant user in through the tenant-password strategy (throttle, password, tenant status: see
+   * TenantPasswordStrategy) and opens a session.
    */
   async login(slug: string, email: string, password: string, ip: string): Promise<TokenPairDto> {
-    const normalized = email.trim().toLowerCase();
-    const permit = await this.throttle.reserve(LoginThrottle.tenantAccount(slug, normalized), ip);
-    const tenant = await this.registry.resolveSlug(slug);
-    const usable = tenant && (tenant.status === 'active' || tenant.status === 'suspended');
-    let user;
-    if (usable) {
-      RequestContext.enterTenant(tenant);
-      user = await this.users.getByEmail(normalized);
-    }
-    const ok = user ? await this.hasher.verify(user.passwordHash, password) : await this.hasher.verifyDummy(password);
-    if (!tenant || !usable || !user || !ok || user.disabled) throw new DomainError('unauthenticated', INVALID_LOGIN);
-    await this.throttle.succeeded(permit);
-    if (tenant.status === 'suspended') throw new DomainError('tenant_suspended', 'tenant suspended');
+    const attempt: PasswordAttempt = { body: { tenant: slug, email, password }, ip };
+    const login = await this.authenticator.authenticate<TenantLogin>([Strategies.tenantPassword], attempt);
+    if (!login) throw new DomainError('unauthenticated', INVALID_LOGIN);
+    const { tenant, user } = login;
     const sessionId = ulid();
     const refresh = newRefreshToken([tenant.id, user.id, sessionId]);
     await this.sessions.create(user.id, sessionId, refresh.hash, now() + this.config.jwt.refreshTtlSeconds);

@@ -1,5 +1,14 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { newRefreshToken, PasswordHasher, redeemRefreshToken, refreshTokenIds, TokenService } from '@lib/auth';
+import {
+  Authenticator,
+  newRefreshToken,
+  PasswordHasher,
+  type PasswordAttempt,
+  redeemRefreshToken,
+  refreshTokenIds,
+  Strategies,
+  TokenService,
+} from '@lib/auth';
 import { AppConfig } from '@lib/config';
 import type { OperatorAttributes } from '@lib/dynamo';
 import { DomainError, ULID_PATTERN } from '@lib/observability';
@@ -48,6 +57,7 @@ export class OperatorsService implements OnApplicationBootstrap {
     private readonly hasher: PasswordHasher,
     private readonly tokens: TokenService,
     private readonly config: AppConfig,
+    private readonly authenticator: Authenticator,
   ) {}
 
   /**
@@ -85,21 +95,32 @@ export class OperatorsService implements OnApplicationBootstrap {
     return (await this.repository.create(operator)) ? { id: operator.id, email: operator.email, name } : undefined;
   }
 
-  /** Throttled like tenant logins (apps/api/src/auth/login-throttle.ts): per operator email and per address. */
+  /** Signs an operator in through the operator-password strategy (`verifyPassword`) and opens a session. */
   async login(email: string, password: string, ip: string): Promise<TokenPairDto> {
-    const normalized = email.trim().toLowerCase();
-    const permit = await this.throttle.reserve(LoginThrottle.operatorAccount(normalized), ip);
-    const operator = await this.repository.findByEmail(normalized);
-    // Unknown email and wrong password cost the same time and give the same answer.
-    const ok = operator
-      ? await this.hasher.verify(operator.passwordHash, password)
-      : await this.hasher.verifyDummy(password);
-    if (!operator || !ok || operator.disabled) throw new DomainError('unauthenticated', INVALID_LOGIN);
-    await this.throttle.succeeded(permit);
+    const attempt: PasswordAttempt = { body: { email, password }, ip };
+    const operator = await this.authenticator.authenticate<OperatorAttributes>([Strategies.operatorPassword], attempt);
+    if (!operator) throw new DomainError('unauthenticated', INVALID_LOGIN);
     const sessionId = ulid();
     const refresh = newRefreshToken([operator.id, sessionId]);
     await this.repository.sessions.create(operator.id, sessionId, refresh.hash, this.refreshExpiry());
     return this.tokenPair(operator.id, sessionId, refresh.token);
+  }
+
+  /**
+   * The operator-password strategy's check, throttled like tenant logins (apps/api/src/auth/login-throttle.ts):
+   * per operator email and per address, before the password is verified.
+   */
+  async verifyPassword({ body, ip }: PasswordAttempt): Promise<OperatorAttributes> {
+    const normalized = body.email.trim().toLowerCase();
+    const permit = await this.throttle.reserve(LoginThrottle.operatorAccount(normalized), ip);
+    const operator = await this.repository.findByEmail(normalized);
+    // Unknown email and wrong password cost the same time and give the same answer.
+    const ok = operator
+      ? await this.hasher.verify(operator.passwordHash, body.password)
+      : await this.hasher.verifyDummy(body.password);
+    if (!operator || !ok || operator.disabled) throw new DomainError('unauthenticated', INVALID_LOGIN);
+    await this.throttle.succeeded(permit);
+    return operator;
   }
 
   /** Rotation, grace and reuse detection follow the shared rule (libs/auth refresh-token.ts). */

@@ -43,6 +43,18 @@ const Session = {
   key: (userId: string, sessionId: string): ItemKey => ({ pk: `${USER}${userId}`, sk: `SESSION#${sessionId}` }),
 };
 
+const RESET = 'RESET#';
+
+/**
+ * A single-use password-reset token of a user, in the user's partition (deleted with the user): its hash and
+ * `expiresAt` (epoch seconds, the table's TTL attribute; also checked on redemption, as TTL deletes late).
+ */
+const PasswordReset = {
+  key: (userId: string, tokenId: string): ItemKey => ({ pk: `${USER}${userId}`, sk: `${RESET}${tokenId}` }),
+  /** The user's outstanding reset tokens (all invalidated once one is redeemed). */
+  ofUser: (userId: string): QuerySpec => ({ partition: `${USER}${userId}`, sort: { op: 'begins_with', value: RESET } }),
+};
+
 const Role = {
   key: (id: string): ItemKey => ({ pk: `ROLE#${id}`, sk: 'ROLE' }),
   index: (name: string) => ({ gsi1pk: 'ROLES', gsi1sk: name }),
@@ -146,6 +158,7 @@ export const Entities = {
   user: User,
   email: Email,
   session: Session,
+  passwordReset: PasswordReset,
   role: Role,
   roleName: RoleName,
   chat: Chat,

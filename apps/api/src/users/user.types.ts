@@ -12,3 +12,15 @@ export interface UserRecord {
   updatedAt: string;
   version: number;
 }
+
+/** A password-reset token item (`Entities.passwordReset`): only the SHA-256 of the token is stored. */
+export interface PasswordResetRecord {
+  userId: string;
+  tokenId: string;
+  tokenHash: string;
+  /** Epoch seconds: refused from then on (and removed by the table's TTL). */
+  expiresAt: number;
+  /** The admin who issued it. */
+  issuedBy: string;
+  createdAt: string;
+}

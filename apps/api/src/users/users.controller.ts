@@ -1,5 +1,12 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Patch, Post, Res } from '@nestjs/common';
-import { ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
 import { ApiProblem } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
@@ -7,13 +14,18 @@ import type { FastifyReply } from 'fastify';
 import { CREATED_HEADERS, ETAG_HEADER, IF_MATCH_HEADER, parseIfMatch, setCreated, setEtag } from '../common/etag';
 import { type PageQuery, PageQueryParams } from '../common/pagination';
 import { UlidParam } from '../common/params';
+import { PasswordResetTokenDto } from './dto/password-reset.dto';
 import { CreateUserDto, UpdateUserDto, UserDto, UserPageDto } from './dto/user.dto';
+import { PasswordResetService } from './password-reset.service';
 import { toUserDto, UsersService } from './users.service';
 
 @ApiTags('users')
 @Controller('v1/users')
 export class UsersController {
-  constructor(private readonly users: UsersService) {}
+  constructor(
+    private readonly users: UsersService,
+    private readonly resets: PasswordResetService,
+  ) {}
 
   @Get()
   @Authenticated({ permission: Permission.UsersRead })
@@ -69,5 +81,20 @@ export class UsersController {
   @ApiProblem(409, 'The last enabled owner, or a change that kept racing')
   delete(@CurrentCaller() caller: Caller, @UlidParam('userId') userId: string): Promise<void> {
     return this.users.delete(caller, userId);
+  }
+
+  @Post(':userId/password-reset')
+  @Authenticated({ permission: Permission.UsersWrite })
+  @ApiOperation({
+    operationId: 'issuePasswordReset',
+    summary: 'Issue a single-use password reset token for the user (valid 30 minutes; shown once)',
+  })
+  @HttpCode(HttpStatus.OK)
+  @ApiOkResponse({ type: PasswordResetTokenDto })
+  issuePasswordReset(
+    @CurrentCaller() caller: Caller,
+    @UlidParam('userId') userId: string,
+  ): Promise<PasswordResetTokenDto> {
+    return this.resets.issue(caller, userId);
   }
 }

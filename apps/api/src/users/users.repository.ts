@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DynamoClients, type DynamoKey, Entities } from '@lib/dynamo';
-import { ChangeFeed, TenantRepository, type TxOp } from '@lib/tenancy';
-import type { UserRecord } from './user.types';
+import { ChangeFeed, REFUSED, TenantRepository, type TxOp } from '@lib/tenancy';
+import type { PasswordResetRecord, UserRecord } from './user.types';
 
 export type UserWriteResult = 'ok' | 'email_taken' | 'role_missing' | 'last_owner' | 'version';
 
@@ -10,6 +10,8 @@ export type UserWriteResult = 'ok' | 'email_taken' | 'role_missing' | 'last_owne
  * without a condition has none), so that a refused transaction is read by its refused items' meanings alone.
  */
 type Step = TxOp<Exclude<UserWriteResult, 'ok'>>;
+
+type UserChanges = Partial<Pick<UserRecord, 'name' | 'roleIds' | 'disabled' | 'tokensValidAfter' | 'passwordHash'>>;
 
 export interface RoleCounterChange {
   roleId: string;
@@ -74,10 +76,65 @@ export class UsersRepository extends TenantRepository {
   /** Applies `changes` at the user's current version, with the role counter changes they imply. */
   async update(
     current: UserRecord,
-    changes: Partial<Pick<UserRecord, 'name' | 'roleIds' | 'disabled' | 'tokensValidAfter' | 'passwordHash'>>,
+    changes: UserChanges,
     counters: RoleCounterChange[],
     updatedAt: string,
   ): Promise<UserWriteResult> {
+    return this.transact([
+      this.userUpdate(current, changes, updatedAt),
+      ...counters.filter((c) => c.assigned !== 0 || c.enabled !== 0).map((c) => this.counter(c)),
+      this.changed(current.id),
+    ]);
+  }
+
+  /** Stores a password-reset token (its hash) in the user's partition. */
+  async createPasswordReset(reset: PasswordResetRecord): Promise<void> {
+    const outcome = await this.table.put(
+      { ...Entities.passwordReset.key(reset.userId, reset.tokenId), ...reset },
+      { ConditionExpression: 'attribute_not_exists(pk)' },
+    );
+    if (outcome === REFUSED) throw new Error(`password reset ${reset.tokenId} already exists`);
+  }
+
+  async getPasswordReset(userId: string, tokenId: string): Promise<PasswordResetRecord | undefined> {
+    return this.table.get<PasswordResetRecord>(Entities.passwordReset.key(userId, tokenId));
+  }
+
+  /**
+   * Redeems a reset token in one transaction: the token item is deleted only while it still holds `tokenHash`
+   * and has not expired at `now` (so it is used once), and `changes` (the new hash, the revocation) apply at the
+   * user's version, with the user's change record. `token_used` when the token is gone, `version` when the user
+   * changed meanwhile.
+   */
+  async redeemPasswordReset(
+    current: UserRecord,
+    reset: { tokenId: string; tokenHash: string; now: number },
+    changes: UserChanges,
+    updatedAt: string,
+  ): Promise<'ok' | 'token_used' | 'version'> {
+    const result = await this.table.transact<Exclude<UserWriteResult, 'ok'> | 'token_used'>([
+      {
+        delete: Entities.passwordReset.key(current.id, reset.tokenId),
+        when: {
+          ConditionExpression: 'tokenHash = :hash AND expiresAt > :now',
+          ExpressionAttributeValues: { ':hash': reset.tokenHash, ':now': reset.now },
+        },
+        refusal: 'token_used',
+      },
+      this.userUpdate(current, changes, updatedAt),
+      this.changed(current.id),
+    ]);
+    if (result.committed) return 'ok';
+    return result.refused.includes('token_used') ? 'token_used' : 'version';
+  }
+
+  /** Deletes every outstanding reset token of the user. */
+  async deletePasswordResets(userId: string): Promise<void> {
+    await this.table.deleteAll(Entities.passwordReset.ofUser(userId));
+  }
+
+  /** The update of the user item at its version (`version` when it changed since it was read). */
+  private userUpdate(current: UserRecord, changes: UserChanges, updatedAt: string): Step {
     const names: Record<string, string> = { '#version': 'version' };
     const values: Record<string, unknown> = { ':v': current.version, ':one': 1 };
     const sets = Object.entries({ ...changes, updatedAt }).map(([field, value], i) => {
@@ -85,20 +142,16 @@ export class UsersRepository extends TenantRepository {
       values[`:f${i}`] = value;
       return `#f${i} = :f${i}`;
     });
-    return this.transact([
-      {
-        update: Entities.user.key(current.id),
-        spec: {
-          UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
-          ConditionExpression: '#version = :v',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        },
-        refusal: 'version',
+    return {
+      update: Entities.user.key(current.id),
+      spec: {
+        UpdateExpression: `SET ${sets.join(', ')} ADD #version :one`,
+        ConditionExpression: '#version = :v',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
       },
-      ...counters.filter((c) => c.assigned !== 0 || c.enabled !== 0).map((c) => this.counter(c)),
-      this.changed(current.id),
-    ]);
+      refusal: 'version',
+    };
   }
 
   /** Deletes the user, its email marker and its role assignments (one transaction), then its sessions. */

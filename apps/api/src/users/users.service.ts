@@ -124,8 +124,11 @@ export class UsersService {
     );
   }
 
-  /** Nobody changes or deletes a user who holds permissions the caller lacks (an admin cannot demote an owner). */
-  private async assertNotMorePrivileged(caller: Caller, target: UserRecord): Promise<void> {
+  /**
+   * Nobody changes, deletes or resets the password of a user who holds permissions the caller lacks (an admin
+   * cannot demote an owner, nor take an owner's account over).
+   */
+  async assertNotMorePrivileged(caller: Caller, target: UserRecord): Promise<void> {
     if (target.id === caller.id) return;
     const theirs = await this.roles.permissionsOf(target.roleIds);
     const missing = [...theirs].filter((p) => !caller.permissions.has(p));

@@ -388,6 +388,23 @@ export interface paths {
     patch: operations['updateUser'];
     trace?: never;
   };
+  '/v1/users/{userId}/password-reset': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Issue a single-use password reset token for the user (valid 30 minutes; shown once) */
+    post: operations['issuePasswordReset'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -527,6 +544,15 @@ export interface components {
        */
       email: string;
       password: string;
+    };
+    PasswordResetTokenDto: {
+      /**
+       * Format: date-time
+       * @description The token is refused from then on (30 minutes after issue)
+       */
+      expiresAt: string;
+      /** @description Single-use token for POST /v1/auth/password-reset; the admin hands it to the user (no e-mail is sent) */
+      token: string;
     };
     PermissionDto: {
       description: string;
@@ -4517,6 +4543,119 @@ export interface operations {
       };
       /** @description If-Match does not match the current ETag (strong comparison) */
       412: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Body over BODY_LIMIT_BYTES (or a field over its own size limit) */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description A path parameter over the router limit (100 characters) */
+      414: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Body that is not application/json */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Request header fields too large */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Internal error (logged with the request id) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description DynamoDB unavailable or throttling, or the instance is shutting down; retry after Retry-After seconds */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+    };
+  };
+  issuePasswordReset: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        userId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['PasswordResetTokenDto'];
+        };
+      };
+      /** @description Invalid input: the problem names each field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Missing, invalid or expired access token */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description A token of the other scope or without the permission, or its tenant is suspended or not yet usable */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description No such object visible to the caller */
+      404: {
         headers: {
           [name: string]: unknown;
         };

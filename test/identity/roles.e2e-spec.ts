@@ -19,6 +19,7 @@ const ALL_PERMISSIONS = [
   'chats:read:any',
   'usage:read',
   'audit:read',
+  'api-keys:manage',
 ];
 
 interface Role {

@@ -5,6 +5,7 @@ import { AppConfig, ConfigModule } from '@lib/config';
 import { DynamoModule } from '@lib/dynamo';
 import { ObservabilityModule } from '@lib/observability';
 import { TenancyModule } from '@lib/tenancy';
+import { ApiKeysModule } from './api-keys/api-keys.module';
 import { ProblemFilter } from './common/problem.filter';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -37,6 +38,7 @@ export class AppModule {
         RolesModule,
         ChatsModule,
         UsageModule,
+        ApiKeysModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }, BootReconciler],
     };

@@ -11,6 +11,7 @@ export enum Permission {
   ChatsReadAny = 'chats:read:any',
   UsageRead = 'usage:read',
   AuditRead = 'audit:read',
+  ApiKeysManage = 'api-keys:manage',
 }
 
 /** Permissions of platform scope; every operator holds all of them. */
@@ -33,6 +34,7 @@ export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   [Permission.ChatsReadAny]: 'Read any chat of the tenant',
   [Permission.UsageRead]: 'Read token usage and quotas',
   [Permission.AuditRead]: 'Read the audit log',
+  [Permission.ApiKeysManage]: 'Create, list and revoke API keys (never with more rights than your own)',
 };
 
 export const ALL_PLATFORM_PERMISSIONS: ReadonlySet<string> = new Set(Object.values(PlatformPermission));

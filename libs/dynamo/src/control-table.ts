@@ -33,7 +33,7 @@ export type TenantStatus = (typeof TENANT_STATUSES)[number];
  * every instance: `tenant` (status, settings, deletion), `user` (disabled, deleted, roles, sessions revoked),
  * `roles` (a tenant's roles: created, permissions changed, deleted), `operator` (disabled or enabled).
  */
-export const CHANGE_KINDS = ['tenant', 'user', 'roles', 'operator'] as const;
+export const CHANGE_KINDS = ['tenant', 'user', 'roles', 'operator', 'apiKey'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 /** The tenant's own LLM, set by an operator; each field absent falls back to the deployment's LLM_* setting. */

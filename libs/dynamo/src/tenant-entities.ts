@@ -153,6 +153,14 @@ const Generation = {
   endOf: (item: { sk?: unknown }): number => Number(String(item.sk).slice(CHUNK.length)),
 };
 
+/** A tenant's API key (a service principal); only the hash of its secret is stored (docs/api-keys.md). */
+const ApiKey = {
+  key: (id: string): ItemKey => ({ pk: `APIKEY#${id}`, sk: 'APIKEY' }),
+  index: (createdAt: string, id: string) => ({ gsi1pk: 'APIKEYS', gsi1sk: `${createdAt}#${id}` }),
+  /** Every API key of the tenant, oldest first. */
+  all: (): QuerySpec => ({ index: 'gsi1', partition: 'APIKEYS' }),
+};
+
 /** The entities of a tenant table, by name: `Entities.chat.byOwner(ownerId)`. */
 export const Entities = {
   user: User,
@@ -166,6 +174,7 @@ export const Entities = {
   usage: Usage,
   idempotencyKey: IdempotencyKey,
   generation: Generation,
+  apiKey: ApiKey,
 };
 
 /** Key builders of the tenant tables (the declarations above, by their former names). */

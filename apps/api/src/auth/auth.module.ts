@@ -27,6 +27,6 @@ import { TenantPasswordStrategy } from './tenant-password.strategy';
     OperatorPasswordStrategy,
     { provide: TENANT_CALLER_RESOLVER, useExisting: CallerResolver },
   ],
-  exports: [TENANT_CALLER_RESOLVER],
+  exports: [TENANT_CALLER_RESOLVER, LoginThrottle],
 })
 export class TenantAuthModule {}

@@ -11,6 +11,7 @@ import {
   TableManager,
 } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
+import { LRUCache } from 'lru-cache';
 
 /** A point held in one counter: the counter's key and the end of the window it was taken in (epoch seconds). */
 interface Point {
@@ -24,7 +25,11 @@ export interface LoginPermit {
   address: Point;
 }
 
-type Outcome = { granted: Point } | { refusedForSeconds: number };
+/** Addresses remembered as blocked for API-key attempts (a few dozen bytes each). */
+const BLOCKED_ADDRESSES_MAX = 10_000;
+const TOO_MANY_KEY_ATTEMPTS = 'too many failed API key attempts; retry later';
+
+type Outcome = { granted: Point; points: number } | { refusedForSeconds: number };
 
 /** At most this many tries to take a point; more than one only when a window ends or is cleared meanwhile. */
 const MAX_TRIES = 5;
@@ -51,6 +56,8 @@ const MAX_TRIES = 5;
 export class LoginThrottle implements OnModuleInit {
   private readonly logger = new Logger(LoginThrottle.name);
   private tableName!: string;
+  /** Addresses whose failed API-key attempts used up the window, until when (epoch ms): refused without a read. */
+  private readonly blockedAddresses = new LRUCache<string, number>({ max: BLOCKED_ADDRESSES_MAX });
 
   constructor(
     private readonly config: AppConfig,
@@ -96,6 +103,36 @@ export class LoginThrottle implements OnModuleInit {
     });
   }
 
+  /**
+   * API keys are checked on every request, so their attempts are not reserved ahead like logins' (that would be a
+   * write per call): a failed attempt takes a point from the address's key counter afterwards, and once the
+   * window's points are used up the address is refused (429) on this instance without its key being looked at,
+   * until the window ends. On N instances, at most the limit plus N - 1 failed keys are looked at per window.
+   * Throws `rate_limited` while the address is blocked.
+   */
+  assertKeyAttemptAllowed(ip: string): void {
+    const until = this.blockedAddresses.get(ip);
+    if (until === undefined) return;
+    const seconds = Math.ceil((until - Date.now()) / 1000);
+    if (seconds <= 0) {
+      this.blockedAddresses.delete(ip);
+      return;
+    }
+    throw new DomainError('rate_limited', TOO_MANY_KEY_ATTEMPTS, { retryAfterSeconds: seconds });
+  }
+
+  /** Counts a failed API-key attempt of `ip`; blocks the address once the window's points are used up. */
+  async keyAttemptFailed(ip: string): Promise<void> {
+    const { maxFailuresPerIp } = this.config.loginThrottle;
+    const outcome = await this.take(`apikey-ip:${ip}`, maxFailuresPerIp);
+    if ('granted' in outcome) {
+      if (outcome.points >= maxFailuresPerIp) this.blockedAddresses.set(ip, outcome.granted.expire * 1000);
+      return;
+    }
+    this.blockedAddresses.set(ip, Date.now() + outcome.refusedForSeconds * 1000);
+    throw new DomainError('rate_limited', TOO_MANY_KEY_ATTEMPTS, { retryAfterSeconds: outcome.refusedForSeconds });
+  }
+
   /** The password was right: the account starts afresh and the address gets its point back. */
   async succeeded(permit: LoginPermit): Promise<void> {
     await Promise.all([this.clear(permit.account.key), this.giveBack(permit.address)]);
@@ -119,7 +156,7 @@ export class LoginThrottle implements OnModuleInit {
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         );
-        return { granted: { key, expire: Attributes?.expire as number } };
+        return { granted: { key, expire: Attributes?.expire as number }, points: Attributes?.points as number };
       } catch (error) {
         if (!isConditionalCheckFailed(error)) throw error;
         const item = (error as { Item?: Record<string, AttributeValue> }).Item;
@@ -139,7 +176,7 @@ export class LoginThrottle implements OnModuleInit {
             ExpressionAttributeValues: { ':one': 1, ':expire': expire, ':now': now },
           }),
         );
-        return { granted: { key, expire } };
+        return { granted: { key, expire }, points: 1 };
       } catch (error) {
         if (!isConditionalCheckFailed(error)) throw error;
       }

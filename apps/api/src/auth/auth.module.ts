@@ -7,6 +7,7 @@ import { AuthService } from './auth.service';
 import { CallerResolver } from './caller-resolver';
 import { LoginThrottle } from './login-throttle';
 import { OperatorPasswordStrategy } from './operator-password.strategy';
+import { PasswordResetController } from './password-reset.controller';
 import { SessionsRepository } from './sessions.repository';
 import { TenantPasswordStrategy } from './tenant-password.strategy';
 
@@ -17,7 +18,7 @@ import { TenantPasswordStrategy } from './tenant-password.strategy';
 @Global()
 @Module({
   imports: [UsersModule, RolesModule],
-  controllers: [AuthController],
+  controllers: [AuthController, PasswordResetController],
   providers: [
     AuthService,
     SessionsRepository,

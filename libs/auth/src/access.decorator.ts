@@ -36,5 +36,9 @@ export function Authenticated(
         ? 'A token of the other scope, or without the permission'
         : 'A token of the other scope or without the permission, or its tenant is suspended or not yet usable',
     ),
+    // Tenant routes take API keys too, whose failed attempts are limited per address.
+    ...(scope === 'tenant'
+      ? [ApiProblem(429, 'Too many failed API key attempts from this address, or a limit of the route (Retry-After)')]
+      : []),
   );
 }

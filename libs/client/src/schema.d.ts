@@ -36,6 +36,38 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/api-keys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get: operations['listApiKeys'];
+    put?: never;
+    post: operations['createApiKey'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/api-keys/{keyId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    delete: operations['revokeApiKey'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/auth/login': {
     parameters: {
       query?: never;
@@ -62,6 +94,23 @@ export interface paths {
     get?: never;
     put?: never;
     post: operations['logout'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/auth/password-reset': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Set a new password with a reset token from a tenant admin; every session of the user is revoked */
+    post: operations['redeemPasswordReset'];
     delete?: never;
     options?: never;
     head?: never;
@@ -409,6 +458,30 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
+    ApiKeyDto: {
+      /** Format: date-time */
+      createdAt: string;
+      /** @description The user who created the key; the key never holds more than they do now */
+      createdBy: string;
+      /** Format: date-time */
+      expiresAt?: string;
+      id: string;
+      /**
+       * Format: date-time
+       * @description Recorded at most every 5 minutes per key
+       */
+      lastUsedAt?: string;
+      name: string;
+      /**
+       * @description The start of the key, to recognise it (never the secret)
+       * @example cpk_01J…_01J…_x7Qa
+       */
+      prefix: string;
+      roleIds: string[];
+    };
+    ApiKeyListDto: {
+      items: components['schemas']['ApiKeyDto'][];
+    };
     ChatDto: {
       /** Format: date-time */
       createdAt: string;
@@ -423,6 +496,17 @@ export interface components {
     ChatPageDto: {
       items: components['schemas']['ChatDto'][];
       nextCursor: string | null;
+    };
+    CreateApiKeyDto: {
+      /**
+       * Format: date-time
+       * @description When the key stops working (in the future); none: never
+       */
+      expiresAt?: string;
+      /** @example nightly export */
+      name: string;
+      /** @description Roles of the key; you must hold every permission they grant */
+      roleIds: string[];
     };
     CreateChatDto: {
       /** @description Model name; default: the tenant's or the deployment's */
@@ -446,6 +530,7 @@ export interface components {
         | 'chats:read:any'
         | 'usage:read'
         | 'audit:read'
+        | 'api-keys:manage'
       )[];
     };
     CreateTenantDto: {
@@ -463,6 +548,32 @@ export interface components {
       email: string;
       name: string;
       password: string;
+      roleIds: string[];
+    };
+    CreatedApiKeyDto: {
+      /** Format: date-time */
+      createdAt: string;
+      /** @description The user who created the key; the key never holds more than they do now */
+      createdBy: string;
+      /** Format: date-time */
+      expiresAt?: string;
+      id: string;
+      /**
+       * @description The key, shown this once: send it as `Authorization: Bearer <key>`. Only its hash is stored.
+       * @example cpk_01J…_01J…_x7Qa…
+       */
+      key: string;
+      /**
+       * Format: date-time
+       * @description Recorded at most every 5 minutes per key
+       */
+      lastUsedAt?: string;
+      name: string;
+      /**
+       * @description The start of the key, to recognise it (never the secret)
+       * @example cpk_01J…_01J…_x7Qa
+       */
+      prefix: string;
       roleIds: string[];
     };
     DynamoCapacityDto: {
@@ -568,7 +679,8 @@ export interface components {
         | 'chats:write'
         | 'chats:read:any'
         | 'usage:read'
-        | 'audit:read';
+        | 'audit:read'
+        | 'api-keys:manage';
     };
     PostMessageDto: {
       content: string;
@@ -604,6 +716,10 @@ export interface components {
       /** @enum {string} */
       status: 'ok' | 'unavailable';
     };
+    RedeemPasswordResetDto: {
+      newPassword: string;
+      token: string;
+    };
     RefreshDto: {
       /** @description The refresh token from the last login or refresh */
       refreshToken: string;
@@ -628,6 +744,7 @@ export interface components {
         | 'chats:read:any'
         | 'usage:read'
         | 'audit:read'
+        | 'api-keys:manage'
       )[];
       /** Format: date-time */
       updatedAt: string;
@@ -733,6 +850,7 @@ export interface components {
         | 'chats:read:any'
         | 'usage:read'
         | 'audit:read'
+        | 'api-keys:manage'
       )[];
     };
     UpdateTenantDto: {
@@ -905,6 +1023,335 @@ export interface operations {
       };
     };
   };
+  listApiKeys: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ApiKeyListDto'];
+        };
+      };
+      /** @description Invalid input: the problem names each field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Missing, invalid or expired access token */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description A token of the other scope or without the permission, or its tenant is suspended or not yet usable */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Request header fields too large */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Internal error (logged with the request id) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description DynamoDB unavailable or throttling, or the instance is shutting down; retry after Retry-After seconds */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+    };
+  };
+  createApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['CreateApiKeyDto'];
+      };
+    };
+    responses: {
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['CreatedApiKeyDto'];
+        };
+      };
+      /** @description Invalid input: the problem names each field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Missing, invalid or expired access token */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description A token of the other scope or without the permission, or its tenant is suspended or not yet usable */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description The tenant already holds the maximum number of API keys */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Body over BODY_LIMIT_BYTES (or a field over its own size limit) */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Body that is not application/json */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Request header fields too large */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Internal error (logged with the request id) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description DynamoDB unavailable or throttling, or the instance is shutting down; retry after Retry-After seconds */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+    };
+  };
+  revokeApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        keyId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Invalid input: the problem names each field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Missing, invalid or expired access token */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description A token of the other scope or without the permission, or its tenant is suspended or not yet usable */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /**
+       * @description No such object visible to the caller
+       *
+       *     No such API key
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Body over BODY_LIMIT_BYTES (or a field over its own size limit) */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description A path parameter over the router limit (100 characters) */
+      414: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Body that is not application/json */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Request header fields too large */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Internal error (logged with the request id) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description DynamoDB unavailable or throttling, or the instance is shutting down; retry after Retry-After seconds */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+    };
+  };
   login: {
     parameters: {
       query?: never;
@@ -1071,6 +1518,114 @@ export interface operations {
       /** @description Body that is not application/json */
       415: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Request header fields too large */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Internal error (logged with the request id) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description DynamoDB unavailable or throttling, or the instance is shutting down; retry after Retry-After seconds */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+    };
+  };
+  redeemPasswordReset: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['RedeemPasswordResetDto'];
+      };
+    };
+    responses: {
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Invalid input: the problem names each field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Unknown, used, expired or forged token, or a disabled or deleted user (the same answer) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Body over BODY_LIMIT_BYTES (or a field over its own size limit) */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Body that is not application/json */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many attempts for this token or address (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1253,6 +1808,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -1379,6 +1945,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -1468,6 +2045,17 @@ export interface operations {
       /** @description A path parameter over the router limit (100 characters) */
       414: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1579,6 +2167,17 @@ export interface operations {
       /** @description Body that is not application/json */
       415: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1722,6 +2321,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -1815,6 +2425,17 @@ export interface operations {
       /** @description A path parameter over the router limit (100 characters) */
       414: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1976,7 +2597,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
-      /** @description Message rate limit (with Retry-After) or token quota exceeded (`detail: "quota exceeded"`) */
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
       429: {
         headers: {
           /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
@@ -2099,6 +2720,17 @@ export interface operations {
       /** @description A path parameter over the router limit (100 characters) */
       414: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2232,6 +2864,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -2346,6 +2989,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -2421,6 +3075,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -2490,6 +3155,17 @@ export interface operations {
       /** @description A token of the other scope or without the permission, or its tenant is suspended or not yet usable */
       403: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2833,6 +3509,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -2943,6 +3630,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -3034,6 +3732,17 @@ export interface operations {
       /** @description A path parameter over the router limit (100 characters) */
       414: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3154,6 +3863,17 @@ export interface operations {
       /** @description Body that is not application/json */
       415: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -3294,6 +4014,17 @@ export interface operations {
       /** @description Body that is not application/json */
       415: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4031,6 +4762,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -4104,6 +4846,17 @@ export interface operations {
       /** @description A token of the other scope or without the permission, or its tenant is suspended or not yet usable */
       403: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4220,6 +4973,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -4311,6 +5075,17 @@ export interface operations {
       /** @description A path parameter over the router limit (100 characters) */
       414: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4431,6 +5206,17 @@ export interface operations {
       /** @description Body that is not application/json */
       415: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4577,6 +5363,17 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
       /** @description Request header fields too large */
       431: {
         headers: {
@@ -4684,6 +5481,17 @@ export interface operations {
       /** @description Body that is not application/json */
       415: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
           [name: string]: unknown;
         };
         content: {

@@ -101,6 +101,16 @@ describe('password reset', () => {
     await login(acme, user.email, NEW_PASSWORD).expect(200);
   });
 
+  it('redeemed at once by several requests, the token sets one password: one 204, the others 401', async () => {
+    const user = await member();
+    const token = await tokenFor(user.id);
+    const passwords = ['racing-password-1', 'racing-password-2', 'racing-password-3', 'racing-password-4'];
+    const statuses = await Promise.all(passwords.map(async (p) => (await redeem(token, p)).status));
+    expect(statuses.sort()).toEqual([204, 401, 401, 401]);
+    const logins = await Promise.all(passwords.map(async (p) => (await login(acme, user.email, p)).status));
+    expect(logins.filter((s) => s === 200)).toHaveLength(1);
+  });
+
   it('refuses an expired token, and leaves the password as it was', async () => {
     const user = await member();
     const token = await tokenFor(user.id);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
@@ -133,6 +133,29 @@ describe('loadConfig', () => {
       expect(second.generatedNotices).toEqual([]);
       expect(second.bootstrapOperator.password).toBe(first.bootstrapOperator.password);
       expect(second.jwt.kid).toBe(first.jwt.kid);
+      expect(second.secrets.open(first.secrets.seal('sk-dev', 'aad'), 'aad')).toBe('sk-dev');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('adds the secrets key to a development secrets file written before it, keeping the other secrets', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    try {
+      const file = join(dir, 'dev-secrets.json');
+      const old = {
+        jwtSecret: 'j'.repeat(48),
+        cursorSecret: 'c'.repeat(48),
+        operatorEmail: 'o@x.test',
+        operatorPassword: 'p'.repeat(24),
+      };
+      writeFileSync(file, JSON.stringify(old));
+      const first = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir }, '/');
+      const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+      expect(stored).toMatchObject(old);
+      expect(Buffer.from(stored.secretsKey, 'base64')).toHaveLength(32);
+      expect(first.secrets.currentKid).toBe('dev');
+      const second = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir }, '/');
       expect(second.secrets.open(first.secrets.seal('sk-dev', 'aad'), 'aad')).toBe('sk-dev');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Permission } from '@lib/auth';
 import { IsEmail, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { NoControlChars } from '../../common/text';
 import { SLUG_PATTERN } from '../../tenants/dto/tenant.dto';
@@ -65,7 +66,7 @@ export class MeDto {
   @ApiProperty({ type: [MeRoleDto], maxItems: 10 })
   roles!: MeRoleDto[];
 
-  @ApiProperty({ type: [String], maxItems: 11 })
+  @ApiProperty({ type: [String], maxItems: Object.values(Permission).length })
   permissions!: string[];
 
   @ApiProperty({ type: MeTenantDto })

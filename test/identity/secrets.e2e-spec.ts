@@ -123,6 +123,14 @@ describe('secrets at rest: tenant LLM API keys', () => {
     const reply = await say('hello');
     expect(reply.status).toBe(201);
     expect(lastAuthorization()).toBe(`Bearer ${plaintext}`);
+
+    // The remaining tenant routes: usage, and the record a deletion answers with.
+    const last = [
+      await api().get(`/v1/tenants/${tenant.tenantId}/usage`).auth(operator, { type: 'bearer' }).expect(200),
+      await api().delete(`/v1/tenants/${tenant.tenantId}`).auth(operator, { type: 'bearer' }),
+    ];
+    expect(last[1].status).toBeLessThan(300);
+    for (const res of last) expect(res.text).not.toMatch(new RegExp(`${plaintext}|v1:k1:`));
   });
 
   it('rotates every key under the new first key, plaintext ones too, resumably; a key the keyring lacks fails loudly', async () => {

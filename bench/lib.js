@@ -239,7 +239,7 @@ async function startLocal() {
 }
 
 /**
- * Starts the built API (NODE_ENV=production, LOG_LEVEL=warn, a unique TABLE_PREFIX, a random JWT secret and
+ * Starts the built API (NODE_ENV=production, LOG_LEVEL=warn, a unique TABLE_PREFIX, a random JWT secret, keyring and
  * bootstrap operator) and waits for /health/live. `extraEnv` adds or overrides variables; `preArgs` are node
  * flags (BENCH_API_NODE_ARGS is appended).
  */
@@ -253,6 +253,7 @@ async function startApi(baseEnv, { name = 'api', extraEnv = {}, preArgs = [] } =
   Object.assign(env, { BOOTSTRAP_OPERATOR_EMAIL: operator.email, BOOTSTRAP_OPERATOR_PASSWORD: operator.password });
   // A token that outlives long runs (default 15 min); a quick drain when stopped.
   Object.assign(env, { TABLE_PREFIX: prefix, ACCESS_TOKEN_TTL: '2h', SHUTDOWN_GRACE_MS: '1000' });
+  Object.assign(env, { SECRETS_KEYS: `bench:${randomBytes(32).toString('base64')}` });
   Object.assign(env, { METRICS_TOKEN: metricsToken }, extraEnv);
   const args = [...preArgs, ...nodeArgs('API'), API_ENTRY];
   const child = track(name, spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env }));

@@ -237,6 +237,7 @@ describe('resumable generation across two instances', () => {
       ['delta', String(stored.content.length)],
       ['message.completed', 'end'],
     ]);
+    expect(replay[0].data).toEqual({ ...stored, content: '', status: 'generating', usage: undefined });
     expect(textOf(replay)).toBe(stored.content);
     expect(replay.at(-1)?.data).toEqual(stored);
     await api(b)

@@ -114,7 +114,11 @@ export class ReplyStreams {
    * as it is produced, then the end. `message` is the assistant message as the caller was authorised to read it.
    */
   async follow(sse: SseWriter, message: MessageRecord, after: number | undefined): Promise<void> {
-    if (after === undefined) sse.send('message.started', toMessageDto({ ...message, content: '' }), 0);
+    // The message as it was when it started, whatever it is now: a replay reads like the live stream.
+    if (after === undefined) {
+      const { usage: _usage, ...started } = message;
+      sse.send('message.started', toMessageDto({ ...started, content: '', status: 'generating' }), 0);
+    }
     let offset = after ?? 0;
     const emit = (full: string) => {
       if (full.length <= offset) return;

@@ -102,8 +102,9 @@ export class AppConfig {
   /** Message creation limits, shared across instances (DynamoDB-backed). */
   chatRateLimits!: { perUserPerMinute: number; perTenantPerMinute: number };
   /**
-   * Lease of a message exchange on its Idempotency-Key: renewed every third of it while the exchange runs, so a
-   * retry after a crash waits at most this long (409 until then) and a live exchange is never taken over.
+   * Lease of a message POST on its Idempotency-Key, from the claim until the start transaction records the
+   * exchange's messages on the key (a retry then attaches to the reply): a retry after a crash in between waits at
+   * most this long (409 until then).
    */
   idempotencyLeaseMs!: number;
   /**

@@ -26,6 +26,9 @@ function freshAddress(): string {
   return `203.0.113.${addressCounter}`;
 }
 
+/** The secret part of `cpk_<tenant>_<key>_<secret>` (the secret is base64url, so it may contain `_` itself). */
+const secretOf = (key: string) => key.slice('cpk_'.length + 26 + 1 + 26 + 1);
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface CreatedKey {
@@ -95,7 +98,8 @@ describe('API keys', () => {
         ConsistentRead: true,
       }),
     );
-    const secret = key.key.slice(key.key.lastIndexOf('_') + 1);
+    const secret = secretOf(key.key);
+    expect(secret).toHaveLength(43);
     expect(stored.Item?.secretHash).toEqual(expect.any(String));
     expect(JSON.stringify(stored.Item)).not.toContain(secret);
 
@@ -184,7 +188,7 @@ describe('API keys', () => {
   it('refuses a key presented for another tenant, a guessed secret, and malformed keys alike', async () => {
     const { key, id } = (await createKey(acme.accessToken, { name: 'target', roleIds: [roles.member] }))
       .body as CreatedKey;
-    const secret = key.slice(key.lastIndexOf('_') + 1);
+    const secret = secretOf(key);
     const flip = (s: string) => (s[0] === 'A' ? 'B' : 'A') + s.slice(1);
     const attempts = [
       `cpk_${globex.tenantId}_${id}_${secret}`, // the same key under another tenant

@@ -33,7 +33,7 @@ describe('tenant sign-in, refresh, logout and /v1/me', () => {
       permissions: expect.arrayContaining(['users:write', 'tenant:write', 'chats:read:any']),
       tenant: { id: acme.tenantId, slug: acme.slug, name: `Tenant ${acme.slug}` },
     });
-    expect(res.body.permissions).toHaveLength(11);
+    expect(res.body.permissions).toHaveLength(12);
   });
 
   it('unknown tenant, unknown email, wrong password and disabled user give the same 401', async () => {

@@ -60,7 +60,7 @@ describe('tenants: onboarding and lifecycle (operator API)', () => {
     );
     expect(roles.Items?.map((r) => r.name).sort()).toEqual(['admin', 'member', 'owner', 'viewer']);
     const owner = roles.Items?.find((r) => r.name === 'owner');
-    expect(owner?.permissions).toHaveLength(11);
+    expect(owner?.permissions).toHaveLength(12);
 
     const marker = await clients.doc.send(
       new GetCommand({ TableName: res.body.tableName, Key: { pk: `EMAIL#admin@${slug}.test`, sk: 'EMAIL' } }),

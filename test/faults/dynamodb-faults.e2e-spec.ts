@@ -10,9 +10,10 @@
  * Assertions are on outcomes (statuses, stored data); the only timings checked are "within timeout × attempts +
  * a margin" bounds.
  *
- * The tests run in order and share one API process and one DynamoDB. Three of them leave an Idempotency-Key whose
- * lease (held by a run that died or failed) must run out before a retry can go ahead; the last block makes those
- * retries, so that the 15–30 s leases expire while the other tests run instead of being waited out.
+ * The tests run in order and share one API process and one DynamoDB. Three of them leave a lease held by a run
+ * that died or failed (an Idempotency-Key's, or a reply's generation) that must run out before a retry can go
+ * ahead; the last block makes those retries, so that the 10–30 s leases expire while the other tests run instead
+ * of being waited out.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
@@ -49,8 +50,10 @@ const MAX_ATTEMPTS = 2;
 const FAIL_FAST_BOUND_MS = 4000;
 const SHUTDOWN_GRACE_MS = 5000;
 const LLM_TIMEOUT_MS = 100;
-/** IDEMPOTENCY_LEASE_MS of the API processes: a message exchange's lease (renewed while it runs). */
+/** IDEMPOTENCY_LEASE_MS of the API processes: a message key's lease until the exchange's messages are stored. */
 const LEASE_MS = 15_000;
+/** GENERATION_LEASE_MS of the API processes: a running reply's lease (renewed by its writes). */
+const GENERATION_LEASE_MS = 10_000;
 /** The lease of POST /v1/chats with an Idempotency-Key (chats.service.ts). */
 const CHAT_CREATE_LEASE_MS = 30_000;
 /** SHUTDOWN_DRAIN_MS of the draining API (default 1 s): how long it keeps accepting connections after SIGTERM. */
@@ -91,7 +94,14 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
   const fakes: FakeOpenAi[] = [];
   /** Idempotent requests whose retry the last test makes, once their lease has run out. */
   const pending: {
-    crash?: { chatId: string; key: string; content: string; userMessageId: string; leaseUntil: number };
+    crash?: {
+      chatId: string;
+      key: string;
+      content: string;
+      userMessageId: string;
+      assistantMessageId: string;
+      leaseUntil: number;
+    };
     pausedCreate?: { key: string; title: string; leaseUntil: number };
     lostCreate?: { key: string; title: string; leaseUntil: number; firstStatus: number };
   } = {};
@@ -105,6 +115,7 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
       SHUTDOWN_GRACE_MS: String(SHUTDOWN_GRACE_MS),
       LLM_TIMEOUT_MS: String(LLM_TIMEOUT_MS),
       IDEMPOTENCY_LEASE_MS: String(LEASE_MS),
+      GENERATION_LEASE_MS: String(GENERATION_LEASE_MS),
       LOGIN_MAX_FAILURES_PER_IP: '10000',
       CHAT_MESSAGES_PER_MINUTE_PER_USER: '1000',
       CHAT_MESSAGES_PER_MINUTE_PER_TENANT: '100000',
@@ -149,12 +160,11 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
     if (dbDir) rmSync(dbDir, { recursive: true, force: true });
   }, 60_000);
 
-  it("API SIGKILLed right after storing the user message: the client sees a connection reset; the user message is stored once; a prompt retry on another process meets the dead run's lease (409)", async () => {
+  it('API SIGKILLed right after storing the exchange: the client sees a connection reset; the user message and a generating reply are stored once; a prompt retry with the key on another process attaches to them (202) and writes nothing', async () => {
     const chat = await post('/v1/chats', { title: 'crash' }).expect(201);
     const crashing = await startApi(env({ TEST_CRASH_POINT: 'after-user-message' }), { name: 'api-crash' });
     const key = `crash-${Date.now()}`;
     const content = 'written, then the process died';
-    const claimedAt = Date.now();
     const attempt = await rawRequest(crashing.url, {
       method: 'POST',
       path: `/v1/chats/${chat.body.id}/messages`,
@@ -169,29 +179,41 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
     expect(attempt.res).toBeUndefined();
     expect(attempt.error?.code).toBe('ECONNRESET');
     expect((await crashing.exited).signal).toBe('SIGKILL');
+    // The reply's lease was taken before the crash: it runs out at the latest GENERATION_LEASE_MS from now.
+    const crashedAt = Date.now();
 
-    // The user message was stored before the crash; nothing else.
+    // The start transaction was stored before the crash: the user message and the assistant message, still
+    // `generating` (nothing was generated), counted together; nothing else.
     const afterCrash = await messagesOf(chat.body.id);
-    expect(afterCrash.map((m) => [m.role, m.content])).toEqual([['user', content]]);
-    expect((await get(`/v1/chats/${chat.body.id}`).expect(200)).body.messageCount).toBe(1);
+    expect(afterCrash.map((m) => [m.role, m.content, m.status])).toEqual([
+      ['user', content, 'complete'],
+      ['assistant', '', 'generating'],
+    ]);
+    expect((await get(`/v1/chats/${chat.body.id}`).expect(200)).body.messageCount).toBe(2);
+    const [userMessage, assistantMessage] = afterCrash;
 
-    // The client retries at once on a fresh process (the healthy API): the dead run still holds the key's
-    // lease (IDEMPOTENCY_LEASE_MS, no longer renewed by the dead process), so the retry is refused with 409 and
-    // writes nothing. The last test retries again once the lease has run out.
+    // The client retries at once on a fresh process (the healthy API): the key records the exchange's messages,
+    // so the retry attaches to them (202, the reply as it is now: generating, its lease not yet run out) and
+    // writes nothing. The last test retries again once the reply's lease has run out.
     const early = await http()
       .post(`/v1/chats/${chat.body.id}/messages`)
       .auth(tenant.accessToken, { type: 'bearer' })
       .set('idempotency-key', key)
       .send({ content });
-    expect(early.status).toBe(409);
-    expect(early.headers['content-type']).toContain('application/problem+json');
-    expect(await messagesOf(chat.body.id)).toHaveLength(1);
+    expect(early.status).toBe(202);
+    expect(early.body).toMatchObject({
+      userMessage: { id: userMessage.id, role: 'user', content, status: 'complete' },
+      assistantMessage: { id: assistantMessage.id, role: 'assistant', content: '', status: 'generating' },
+    });
+    expect(await messagesOf(chat.body.id)).toEqual(afterCrash);
+    expect((await get(`/v1/chats/${chat.body.id}`).expect(200)).body.messageCount).toBe(2);
     pending.crash = {
       chatId: chat.body.id,
       key,
       content,
-      userMessageId: afterCrash[0].id,
-      leaseUntil: claimedAt + LEASE_MS,
+      userMessageId: userMessage.id,
+      assistantMessageId: assistantMessage.id,
+      leaseUntil: crashedAt + GENERATION_LEASE_MS,
     };
   }, 120_000);
 
@@ -836,7 +858,7 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
         (c) => c.title === title,
       );
 
-    it('the message whose process was SIGKILLed after storing the user message: completed once', async () => {
+    it('the message whose process was SIGKILLed after storing the exchange: its reply ended as incomplete, the same messages, nothing written twice', async () => {
       const crash = pending.crash;
       if (!crash) throw new Error('the crash test did not run (run the whole file)');
       await sleep(Math.max(0, crash.leaseUntil + 500 - Date.now()));
@@ -847,17 +869,24 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
           .set('idempotency-key', crash.key)
           .send({ content: crash.content });
       const retry = await send();
+      // The dead run's lease has run out: the retry ends its reply as incomplete (with the text its chunks hold:
+      // none) and answers with the exchange the first request stored; no second user message, no second reply.
       expect(retry.status).toBe(201);
-      // The stored user message is reused (not written again); the reply is generated and stored once.
-      expect(retry.body.userMessage).toMatchObject({ id: crash.userMessageId, content: crash.content, role: 'user' });
-      expect(retry.body.assistantMessage).toMatchObject({ role: 'assistant', status: 'complete' });
+      expect(retry.body).toMatchObject({
+        userMessage: { id: crash.userMessageId, role: 'user', content: crash.content, status: 'complete' },
+        assistantMessage: { id: crash.assistantMessageId, role: 'assistant', content: '', status: 'incomplete' },
+      });
       const stored = await messagesOf(crash.chatId);
-      expect(stored.map((m) => m.id)).toEqual([crash.userMessageId, retry.body.assistantMessage.id]);
+      expect(stored.map((m) => [m.id, m.role, m.status])).toEqual([
+        [crash.userMessageId, 'user', 'complete'],
+        [crash.assistantMessageId, 'assistant', 'incomplete'],
+      ]);
       expect((await get(`/v1/chats/${crash.chatId}`).expect(200)).body.messageCount).toBe(2);
-      // Another retry replays the stored response.
+      // Another retry answers the same, and still writes nothing.
       const replay = await send().expect(201);
       expect(replay.body).toEqual(retry.body);
-      expect(await messagesOf(crash.chatId)).toHaveLength(2);
+      expect(await messagesOf(crash.chatId)).toEqual(stored);
+      expect((await get(`/v1/chats/${crash.chatId}`).expect(200)).body.messageCount).toBe(2);
     }, 60_000);
 
     it('the chat create that timed out while DynamoDB was frozen (503): created once', async () => {

@@ -124,6 +124,7 @@ describe('chat access attacks', () => {
     const replay = await create().expect(201);
     expect(replay.text).toBe(first.text);
     expect(replay.headers.etag).toBe(first.headers.etag);
+    expect(replay.headers.location).toBe(`/v1/chats/${first.body.id}`);
 
     await api().delete(`/v1/chats/${first.body.id}`).auth(member.accessToken, { type: 'bearer' }).expect(204);
     const gone = await create();

@@ -51,6 +51,11 @@ describe('chats and messages (echo provider)', () => {
       .auth(...as(token).auth)
       .send(body)
       .expect(201);
+    // A create names the new chat and its first version.
+    expect({ location: res.headers.location, etag: res.headers.etag }).toEqual({
+      location: `/v1/chats/${res.body.id}`,
+      etag: '"1"',
+    });
     return res.body as { id: string; messageCount: number; title: string; model: string };
   }
 
@@ -88,6 +93,8 @@ describe('chats and messages (echo provider)', () => {
       .send({ title: 'B2' })
       .expect(200);
     expect(renamed.body.title).toBe('B2');
+    expect(got.headers.etag).toMatch(/^"[1-9][0-9]*"$/);
+    expect(renamed.headers.etag).toBe(`"${Number(JSON.parse(got.headers.etag)) + 1}"`);
     await api()
       .patch(`/v1/chats/${b.id}`)
       .set('if-match', got.headers.etag)

@@ -206,7 +206,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    post: operations['cancel'];
+    post: operations['cancelReply'];
     delete?: never;
     options?: never;
     head?: never;
@@ -220,7 +220,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get: operations['events'];
+    get: operations['streamReplyEvents'];
     put?: never;
     post?: never;
     delete?: never;
@@ -1867,6 +1867,10 @@ export interface operations {
     responses: {
       201: {
         headers: {
+          /** @description The version of the resource, for If-Match (strong) */
+          ETag?: string;
+          /** @description The path of the created resource */
+          Location?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2000,6 +2004,8 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          /** @description The version of the resource, for If-Match (strong) */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2219,6 +2225,7 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
+        /** @description ETag from a previous read, or `*`; strong comparison (a weak tag never matches) → 412 when stale */
         'If-Match'?: string;
       };
       path: {
@@ -2234,6 +2241,8 @@ export interface operations {
     responses: {
       200: {
         headers: {
+          /** @description The version of the resource, for If-Match (strong) */
+          ETag?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2552,7 +2561,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
-      /** @description A request with this Idempotency-Key is still running, or a concurrent change */
+      /** @description The first request with this Idempotency-Key is still storing its messages (a retry after that attaches to its reply: 202, or its events with SSE), or this request outlived the key's lease and a retry took its exchange over */
       409: {
         headers: {
           [name: string]: unknown;
@@ -2626,7 +2635,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
-      /** @description The LLM provider failed; the user message is stored, no reply */
+      /** @description The LLM provider failed; the user message is stored and the reply is stored as `failed` (a retry with the same Idempotency-Key generates it again) */
       502: {
         headers: {
           [name: string]: unknown;
@@ -2646,7 +2655,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
-      /** @description The LLM provider did not answer within LLM_TIMEOUT_MS */
+      /** @description The LLM provider did not answer within LLM_TIMEOUT_MS; the reply is stored as `failed` */
       504: {
         headers: {
           [name: string]: unknown;
@@ -2768,7 +2777,7 @@ export interface operations {
       };
     };
   };
-  cancel: {
+  cancelReply: {
     parameters: {
       query?: never;
       header?: never;
@@ -2906,7 +2915,7 @@ export interface operations {
       };
     };
   };
-  events: {
+  streamReplyEvents: {
     parameters: {
       query?: {
         /** @description Same as Last-Event-ID (for clients that cannot set it) */

@@ -18,6 +18,7 @@ import {
   ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiProduces,
   ApiQuery,
   ApiTags,
@@ -27,7 +28,7 @@ import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
 import { ApiProblem, DomainError } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { parseIfMatch, setEtag } from '../common/etag';
+import { CREATED_HEADERS, ETAG_HEADER, IF_MATCH_HEADER, parseIfMatch, setCreated, setEtag } from '../common/etag';
 import { type PageQuery, PageQueryParams } from '../common/pagination';
 import { ApiEventStream } from '../common/openapi-contract';
 import { UlidParam } from '../common/params';
@@ -81,7 +82,7 @@ export class ChatsController {
   @Post()
   @Authenticated({ permission: Permission.ChatsWrite })
   @ApiHeader({ name: 'Idempotency-Key', required: false })
-  @ApiCreatedResponse({ type: ChatDto })
+  @ApiCreatedResponse({ type: ChatDto, headers: CREATED_HEADERS })
   @ApiProblem(404, 'A replay (same Idempotency-Key and body) whose chat has since been deleted')
   async create(
     @CurrentCaller() caller: Caller,
@@ -90,7 +91,8 @@ export class ChatsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const response = await this.chats.createIdempotent(caller, body, idempotencyKeyOf(idempotencyHeader));
-    setEtag(reply, 1);
+    // A replay names the chat the first request created (its first version).
+    if (response.status === 201) setCreated(reply, `/v1/chats/${(response.body as ChatDto).id}`, 1);
     void reply.status(response.status).send(response.body);
   }
 
@@ -103,7 +105,7 @@ export class ChatsController {
 
   @Get(':chatId')
   @Authenticated({ permission: Permission.ChatsRead })
-  @ApiOkResponse({ type: ChatDto })
+  @ApiOkResponse({ type: ChatDto, headers: ETAG_HEADER })
   async get(
     @CurrentCaller() caller: Caller,
     @UlidParam('chatId') chatId: string,
@@ -116,8 +118,8 @@ export class ChatsController {
 
   @Patch(':chatId')
   @Authenticated({ permission: Permission.ChatsWrite })
-  @ApiHeader({ name: 'If-Match', required: false })
-  @ApiOkResponse({ type: ChatDto })
+  @ApiHeader(IF_MATCH_HEADER)
+  @ApiOkResponse({ type: ChatDto, headers: ETAG_HEADER })
   async update(
     @CurrentCaller() caller: Caller,
     @UlidParam('chatId') chatId: string,
@@ -224,6 +226,7 @@ export class ChatsController {
    */
   @Get(':chatId/messages/:messageId/events')
   @Authenticated({ permission: Permission.ChatsRead })
+  @ApiOperation({ operationId: 'streamReplyEvents' })
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'The id of the last event received' })
   @ApiQuery({ name: 'after', required: false, description: 'Same as Last-Event-ID (for clients that cannot set it)' })
   @ApiProduces('text/event-stream')
@@ -256,6 +259,7 @@ export class ChatsController {
    */
   @Post(':chatId/messages/:messageId/cancel')
   @Authenticated({ permission: Permission.ChatsWrite })
+  @ApiOperation({ operationId: 'cancelReply' })
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: MessageDto })
   @ApiAcceptedResponse({ type: MessageDto, description: 'Cancel requested; the reply is still stopping' })

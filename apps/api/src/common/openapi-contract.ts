@@ -50,12 +50,25 @@ const REPLY_STREAM_EVENTS: Record<string, SchemaObject | ReferenceObject> = {
   error: PROBLEM_REF,
 };
 
-/** Problems the shared decorators cannot see from a route's shape, by operationId (domain rules of chats). */
+/**
+ * Problems the shared decorators cannot see from a route's shape, by operationId (domain rules of chats); they
+ * take precedence over the shared descriptions of the same status.
+ */
 const OPERATION_PROBLEMS: Record<string, Array<[number, string]>> = {
   postMessage: [
+    [
+      409,
+      'The first request with this Idempotency-Key is still storing its messages (a retry after that attaches to ' +
+        "its reply: 202, or its events with SSE), or this request outlived the key's lease and a retry took its " +
+        'exchange over',
+    ],
     [429, 'Message rate limit (with Retry-After) or token quota exceeded (`detail: "quota exceeded"`)'],
-    [502, 'The LLM provider failed; the user message is stored, no reply'],
-    [504, 'The LLM provider did not answer within LLM_TIMEOUT_MS'],
+    [
+      502,
+      'The LLM provider failed; the user message is stored and the reply is stored as `failed` (a retry with the ' +
+        'same Idempotency-Key generates it again)',
+    ],
+    [504, 'The LLM provider did not answer within LLM_TIMEOUT_MS; the reply is stored as `failed`'],
   ],
 };
 
@@ -170,6 +183,8 @@ export function completeOpenApiDocument(doc: OpenAPIObject): OpenAPIObject {
     for (const [method, op] of Object.entries(methods) as Array<[string, OperationObject]>) {
       if (!op || typeof op !== 'object' || !('responses' in op)) continue;
       documentEventStream(op);
+      for (const [status, description] of OPERATION_PROBLEMS[op.operationId ?? ''] ?? [])
+        addProblem(op, status, description);
       for (const [status, description] of EVERY_OPERATION) addProblem(op, status, description);
       if (BODY_METHODS.has(method))
         for (const [status, description] of BODY_PROBLEMS) addProblem(op, status, description);
@@ -184,8 +199,6 @@ export function completeOpenApiDocument(doc: OpenAPIObject): OpenAPIObject {
         addProblem(op, 409, 'A request with this Idempotency-Key is still running, or a concurrent change');
         addProblem(op, 422, 'Idempotency-Key reused with another request');
       }
-      for (const [status, description] of OPERATION_PROBLEMS[op.operationId ?? ''] ?? [])
-        addProblem(op, status, description);
       for (const status of ['429', '503']) {
         const response = op.responses[status] as ResponseObject | undefined;
         if (response?.content?.[PROBLEM_CONTENT_TYPE]) response.headers = { ...RETRY_AFTER, ...response.headers };

@@ -8,6 +8,7 @@ import { CliError, withContext } from './cli-context';
 import { registerOperatorCommands } from './operator-commands';
 import { registerSecretsCommands } from './secrets-commands';
 import { registerTenantCommands } from './tenant-commands';
+import { registerTransferCommands } from './transfer-commands';
 
 export function buildProgram(): Command {
   const program = new Command('chat-platform')
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     });
 
   registerTenantCommands(program, withContext);
+  registerTransferCommands(program, withContext);
   registerSecretsCommands(program, withContext);
   return program;
 }

@@ -3,7 +3,7 @@ import { AppConfig } from './app-config';
 
 /**
  * Named points of the product where a crash leaves half-done work behind: the message exchange once the user's
- * message is stored, and tenant provisioning after each of its steps. Recovery from each is specified by
+ * message is stored, and tenant provisioning after each of its steps, a tenant import half-way through its items. Recovery from each is specified by
  * tests that have the process die there (TEST_CRASH_POINT).
  */
 export const CRASH_POINTS = [
@@ -12,6 +12,7 @@ export const CRASH_POINTS = [
   'after-tenant-table',
   'after-tenant-roles',
   'after-tenant-admin',
+  'half-way-tenant-import',
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 

@@ -78,6 +78,8 @@ export interface TenantAttributes {
   settings: TenantSettings;
   failureReason?: string;
   pendingAdmin?: PendingAdmin;
+  /** The sha256 of the export this tenant was created from (docs/export-import.md): a re-run import resumes it. */
+  importOf?: string;
   createdAt: string;
   updatedAt: string;
   version: number;
@@ -204,6 +206,7 @@ export class ControlTable {
           type: Object,
           schema: { id: String, email: String, name: String, passwordHash: String },
         },
+        importOf: String,
         createdAt: { type: String, required: true },
         updatedAt: { type: String, required: true },
         version: { type: Number, required: true },

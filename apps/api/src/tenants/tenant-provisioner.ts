@@ -71,6 +71,9 @@ export class TenantProvisioner {
     try {
       await this.tables.ensureTable(tenantTableSpec(tenant.tableName, tenant.id));
       this.stepDone('table');
+      // An import's tenant gets its roles and users from the export, and the import marks it active: seeding here
+      // would add built-in roles beside the imported ones (docs/export-import.md).
+      if (tenant.importOf) return tenant;
       const roles = await this.seeder.seedRoles(tenant);
       this.stepDone('roles');
       if (tenant.pendingAdmin) {
@@ -129,7 +132,11 @@ export class TenantProvisioner {
         else
           report.failed.push({
             id: tenant.id,
-            reason: result?.failureReason ?? `still ${result?.status ?? 'missing'}`,
+            reason:
+              result?.failureReason ??
+              (result?.importOf
+                ? 'an unfinished import: run tenants:import again with the same file and slug'
+                : `still ${result?.status ?? 'missing'}`),
           });
       } catch (error) {
         report.failed.push({ id: tenant.id, reason: reasonOf(error) });

@@ -5,6 +5,8 @@ import {
   ApiHeader,
   ApiOkResponse,
   ApiOperation,
+  ApiProduces,
+  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import { Authenticated, CurrentCaller, PlatformPermission } from '@lib/auth';
@@ -23,12 +25,17 @@ import {
   TenantPageDto,
   UpdateTenantDto,
 } from './dto/tenant.dto';
+import { ExportQueryDto } from './export/export-query.dto';
+import { TenantExportService } from './export/tenant-export.service';
 import { toTenantDto, TenantsService } from './tenants.service';
 
 @ApiTags('tenants')
 @Controller('v1/tenants')
 export class TenantsController {
-  constructor(private readonly tenants: TenantsService) {}
+  constructor(
+    private readonly tenants: TenantsService,
+    private readonly exports: TenantExportService,
+  ) {}
 
   @Post()
   @Authenticated({ scope: 'platform', permission: PlatformPermission.TenantsWrite })
@@ -103,5 +110,34 @@ export class TenantsController {
   @ApiOkResponse({ type: UsageDto })
   usage(@UlidParam('tenantId') tenantId: string, @Query() { month }: UsageQueryDto): Promise<UsageDto> {
     return this.tenants.usage(tenantId, month ?? currentMonth());
+  }
+
+  @Get(':tenantId/export')
+  // The export carries every user's password hash: the permission that changes tenants, not the one that lists them.
+  @Authenticated({ scope: 'platform', permission: PlatformPermission.TenantsWrite })
+  @ApiOperation({
+    operationId: 'exportTenant',
+    summary: "Export a tenant's data (gzipped NDJSON: header, one line per item, trailer; docs/export-import.md)",
+  })
+  @ApiProduces('application/gzip')
+  @ApiResponse({
+    status: 200,
+    description:
+      'The export, streamed. An error after the first byte ends the connection: the file then has no trailer, ' +
+      'and an import refuses it.',
+    content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } },
+  })
+  @ApiProblem(409, 'The tenant is active (suspend it, or allowSkew=true), or not in a state to export')
+  async export(
+    @UlidParam('tenantId') tenantId: string,
+    @Query() query: ExportQueryDto,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const { tenant, consistency } = await this.exports.exportable(tenantId, query.allowSkew === 'true');
+    const stamp = new Date().toISOString().replace(/[-:]|\.\d+/g, '');
+    await reply
+      .header('content-type', 'application/gzip')
+      .header('content-disposition', `attachment; filename="${tenant.slug}-${stamp}.ndjson.gz"`)
+      .send(this.exports.stream(tenant, consistency));
   }
 }

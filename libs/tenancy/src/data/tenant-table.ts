@@ -1,3 +1,4 @@
+import { type AttributeValue, BatchWriteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   BatchWriteCommand,
@@ -50,6 +51,33 @@ export type TxResult<F> = { committed: true } | { committed: false; refused: F[]
 export interface Page<T> {
   items: T[];
   lastKey: DynamoKey | undefined;
+}
+
+/** An item as DynamoDB's low-level API carries it (typed attribute values): what exports read and imports write. */
+export type RawItem = Record<string, AttributeValue>;
+
+/**
+ * What an item of a tenant table is, for exports: the kinds that are the tenant's data, and `null` for what an
+ * export leaves out (sessions, password-reset tokens, idempotency records, replies being generated: credentials
+ * and transient state that a restored tenant must not carry). A key this list does not know is `other`: carried,
+ * so that an export never silently loses data a newer entity added.
+ */
+export type ExportKind = 'user' | 'email' | 'role' | 'roleName' | 'chat' | 'message' | 'usage' | 'apiKey' | 'other';
+
+export function exportKindOf(pk: string, sk: string): ExportKind | null {
+  if (pk.startsWith('USER#')) {
+    if (sk === 'USER') return 'user';
+    if (sk.startsWith('SESSION#') || sk.startsWith('RESET#')) return null;
+    return 'other';
+  }
+  if (pk.startsWith('CHAT#')) return sk === 'CHAT' ? 'chat' : sk.startsWith('MSG#') ? 'message' : 'other';
+  if (pk.startsWith('GEN#') || pk.startsWith('IDEMP#')) return null;
+  if (pk.startsWith('EMAIL#')) return 'email';
+  if (pk.startsWith('ROLENAME#')) return 'roleName';
+  if (pk.startsWith('ROLE#')) return 'role';
+  if (pk.startsWith('USAGE#')) return 'usage';
+  if (pk.startsWith('APIKEY#')) return 'apiKey';
+  return 'other';
 }
 
 const BATCH_GET = 100;
@@ -174,6 +202,65 @@ export class TenantTable {
     }
     await this.deleteKeys(batch);
     return deleted + batch.length;
+  }
+
+  /**
+   * One segment of a parallel Scan of the whole table (`segment` of `totalSegments`), page by page, strongly
+   * consistent, items as the low-level API returns them. Exports only (a bulk operator job, never a request
+   * path: docs/data-model.md); `keysOnly` reads `pk` and `sk` (clearing the table before a restore).
+   */
+  async *scan(
+    segment: number,
+    totalSegments: number,
+    options: { pageSize?: number; keysOnly?: boolean } = {},
+  ): AsyncGenerator<RawItem[]> {
+    let start: RawItem | undefined;
+    do {
+      const page = await this.clients.ddb.send(
+        new ScanCommand({
+          TableName: this.name,
+          Segment: segment,
+          TotalSegments: totalSegments,
+          ConsistentRead: true,
+          Limit: options.pageSize,
+          ExclusiveStartKey: start,
+          ...(options.keysOnly ? { ProjectionExpression: 'pk, sk' } : {}),
+        }),
+      );
+      yield page.Items ?? [];
+      start = page.LastEvaluatedKey;
+    } while (start);
+  }
+
+  /** Puts items as they are (no condition: the same item put twice is one item), 25 a batch, unprocessed retried. */
+  async putRaw(items: RawItem[]): Promise<void> {
+    for (let i = 0; i < items.length; i += BATCH_WRITE) {
+      await untilProcessed(
+        items.slice(i, i + BATCH_WRITE).map((Item) => ({ PutRequest: { Item } })),
+        async (requests) => {
+          const result = await this.clients.ddb.send(
+            new BatchWriteItemCommand({ RequestItems: { [this.name]: requests } }),
+          );
+          return (result.UnprocessedItems?.[this.name] ?? []) as typeof requests;
+        },
+      );
+    }
+  }
+
+  /** Deletes every item of the table (a Scan of keys, 25 a batch): a restore's first step. How many were deleted. */
+  async clear(totalSegments = 4): Promise<number> {
+    const counts = await Promise.all(
+      Array.from({ length: totalSegments }, async (_, segment) => {
+        let deleted = 0;
+        for await (const page of this.scan(segment, totalSegments, { keysOnly: true })) {
+          const keys = page.map((k) => ({ pk: String(k.pk.S), sk: String(k.sk.S) }));
+          for (let i = 0; i < keys.length; i += BATCH_WRITE) await this.deleteKeys(keys.slice(i, i + BATCH_WRITE));
+          deleted += keys.length;
+        }
+        return deleted;
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   private async deleteKeys(keys: ItemKey[]): Promise<void> {

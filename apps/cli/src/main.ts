@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import '@app/node-support';
 import { ConfigError } from '@lib/config';
 import { TableManager } from '@lib/dynamo';
 import { DynamoDbLocalError } from '@lib/dynamo/local';

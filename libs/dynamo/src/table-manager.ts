@@ -32,6 +32,9 @@ export interface EnsureTableReport {
 
 const NOT_SUPPORTED = new Set(['UnknownOperationException', 'UnrecognizedClientException', 'NotImplemented']);
 
+/** Features already reported as unsupported by this process's endpoint (see TableManager.reportSkipped). */
+const reportedSkips = new Set<string>();
+
 function errorName(error: unknown): string {
   return (error as { name?: string }).name ?? 'Error';
 }
@@ -72,10 +75,22 @@ export class TableManager {
     if (spec.pointInTimeRecovery) await this.ensurePitr(tableName, report);
     if (spec.deletionProtection && !table.DeletionProtectionEnabled) await this.ensureProtection(tableName, report);
     if (Object.keys(spec.tags).length > 0 && table.TableArn) await this.ensureTags(table.TableArn, spec.tags, report);
-    if (report.skipped.length > 0) {
-      this.logger.warn(`table ${tableName}: not supported by this endpoint, skipped: ${report.skipped.join(', ')}`);
-    }
+    this.reportSkipped(tableName, report.skipped);
     return report;
+  }
+
+  /**
+   * Says once per process which features the endpoint lacks (every table would repeat it): at info level on a
+   * custom endpoint (DynamoDB Local, which has no PITR or tagging), as a warning against AWS, where it is not
+   * expected.
+   */
+  private reportSkipped(tableName: string, skipped: string[]): void {
+    const fresh = skipped.filter((feature) => !reportedSkips.has(feature));
+    if (fresh.length === 0) return;
+    for (const feature of fresh) reportedSkips.add(feature);
+    const message = `not supported by this endpoint, skipped on its tables: ${fresh.join(', ')} (first seen on ${tableName})`;
+    if (this.ddb.config.isCustomEndpoint) this.logger.log(message);
+    else this.logger.warn(message);
   }
 
   private async create(spec: TableSpec): Promise<boolean> {

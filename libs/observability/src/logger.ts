@@ -33,6 +33,18 @@ export function createRootLogger(level: string, context: LogContext): Pino {
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 /**
+ * Nest's own start-up chatter (each module initialized, each route mapped, "starting", "started"): debug, so
+ * that a start at the default level shows what matters; LOG_LEVEL=debug shows it again.
+ */
+const FRAMEWORK_BOOT_CONTEXTS = new Set([
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'NestFactory',
+  'NestApplication',
+]);
+
+/**
  * Nest's LoggerService on pino. Nest's `Logger` calls arrive as (message, ...params, context): the last
  * parameter is the context (class) name; an object message becomes the line's fields (an Error becomes `err`);
  * Nest's exception handlers call `error(message, stack, context)`, which becomes an `err` with that stack.
@@ -47,7 +59,9 @@ export class PinoNestLogger implements LoggerService {
     this.write('debug', message, params);
   }
   log(message: unknown, ...params: unknown[]): void {
-    this.write('info', message, params);
+    const context = params.at(-1);
+    const boot = typeof context === 'string' && FRAMEWORK_BOOT_CONTEXTS.has(context);
+    this.write(boot ? 'debug' : 'info', message, params);
   }
   warn(message: unknown, ...params: unknown[]): void {
     this.write('warn', message, params);

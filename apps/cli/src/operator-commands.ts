@@ -17,8 +17,9 @@ export function registerOperatorCommands(program: Command, withContext: WithCont
     .option('--name <name>', 'display name', 'Operator')
     .action(async (opts: { email: string; name: string }) => {
       const password = process.env.OPERATOR_PASSWORD;
-      if (!password || password.length < 12 || password.length > 256) {
-        throw new CliError("set OPERATOR_PASSWORD (12 to 256 characters) to the new operator's password");
+      if (!password) throw new CliError("OPERATOR_PASSWORD is not set: set it to the new operator's password");
+      if (password.length < 12 || password.length > 256) {
+        throw new CliError('OPERATOR_PASSWORD must be 12 to 256 characters');
       }
       if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(opts.email)) throw new CliError(`not an email address: ${opts.email}`);
       await withContext(async (ctx) => {

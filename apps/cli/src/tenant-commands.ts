@@ -21,6 +21,9 @@ export function registerTenantCommands(program: Command, withContext: WithContex
     .requiredOption('--admin-email <email>', "first admin's email")
     .option('--admin-name <name>', "first admin's name", 'Admin')
     .action(async (opts: { name: string; slug: string; adminEmail: string; adminName: string }) => {
+      if (!process.env.TENANT_ADMIN_PASSWORD) {
+        throw new CliError("TENANT_ADMIN_PASSWORD is not set: set it to the first admin's password");
+      }
       const dto = plainToInstance(CreateTenantDto, {
         name: opts.name,
         slug: opts.slug,

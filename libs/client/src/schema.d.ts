@@ -373,6 +373,23 @@ export interface paths {
     patch: operations['updateTenant'];
     trace?: never;
   };
+  '/v1/tenants/{tenantId}/export': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Export a tenant's data (gzipped NDJSON: header, one line per item, trailer; docs/export-import.md) */
+    get: operations['exportTenant'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenants/{tenantId}/usage': {
     parameters: {
       query?: never;
@@ -4588,6 +4605,114 @@ export interface operations {
       };
       /** @description Body that is not application/json */
       415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Request header fields too large */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Internal error (logged with the request id) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description DynamoDB unavailable or throttling, or the instance is shutting down; retry after Retry-After seconds */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+    };
+  };
+  exportTenant: {
+    parameters: {
+      query?: {
+        /** @description Export an active tenant without suspending it: items are read at different moments while writes go on (docs/export-import.md, "Consistency"). Without it, only a suspended tenant is exported. */
+        allowSkew?: 'true' | 'false';
+      };
+      header?: never;
+      path: {
+        tenantId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The export, streamed. An error after the first byte ends the connection: the file then has no trailer, and an import refuses it. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/gzip': string;
+        };
+      };
+      /** @description Invalid input: the problem names each field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Missing, invalid or expired access token */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description A token of the other scope, or without the permission */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description No such object visible to the caller */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description The tenant is active (suspend it, or allowSkew=true), or not in a state to export */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description A path parameter over the router limit (100 characters) */
+      414: {
         headers: {
           [name: string]: unknown;
         };

@@ -32,7 +32,7 @@ interface Attempt {
 }
 
 /**
- * A passport strategy over the whole request: `verify` (the `validate` of the subclass, through @nestjs/passport)
+ * A passport strategy over the whole request: `verifyRequest` (the subclass's `validate`, through @nestjs/passport)
  * answers a principal (success), nothing (not this strategy's credential: the next strategy runs), or throws
  * (a definitive refusal: the problem the caller gets).
  */

@@ -83,6 +83,13 @@ function readState() {
   }
 }
 
+/** A process running dist/ while another one builds never loads a half-written file. */
+function writeAtomically(file, content) {
+  const temporary = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temporary, content);
+  fs.renameSync(temporary, file);
+}
+
 const outputsOf = (rel) => {
   const js = rel.replace(/\.ts$/, '.js');
   return TARGETS.flatMap((target) => [path.join(target, js), path.join(target, `${js}.map`)]);
@@ -119,14 +126,14 @@ async function build({ clean = false, quiet = false } = {}) {
           const mapped = JSON.parse(map);
           mapped.sources = [path.relative(path.dirname(out), source)];
           mapped.file = path.basename(out);
-          fs.writeFileSync(out, `${code}\n//# sourceMappingURL=${path.basename(out)}.map\n`);
-          fs.writeFileSync(`${out}.map`, JSON.stringify(mapped));
+          writeAtomically(`${out}.map`, JSON.stringify(mapped));
+          writeAtomically(out, `${code}\n//# sourceMappingURL=${path.basename(out)}.map\n`);
         }
       }),
     );
   }
   fs.mkdirSync(DIST, { recursive: true });
-  fs.writeFileSync(STATE_FILE, JSON.stringify({ key, files }));
+  writeAtomically(STATE_FILE, JSON.stringify({ key, files }));
   if (!quiet && (changed.length > 0 || removed.length > 0)) {
     const what = full ? 'full build' : 'incremental build';
     process.stderr.write(

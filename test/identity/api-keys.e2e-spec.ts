@@ -7,10 +7,10 @@
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoClients, TenantKeys } from '@lib/dynamo';
+import { MetricsService } from '@lib/observability';
 import request from 'supertest';
 import { ulid } from 'ulid';
 import { startApp, type TestApp, uniquePrefix } from '../support/harness';
-import { dynamoCallsForRequests } from '../support/metrics';
 import { createTenantWithAdmin, createUser, rolesByName, type TenantSession } from '../support/tenants';
 import { loginOperator } from '../support/tokens';
 
@@ -28,6 +28,17 @@ function freshAddress(): string {
 
 /** The secret part of `cpk_<tenant>_<key>_<secret>` (the secret is base64url, so it may contain `_` itself). */
 const secretOf = (key: string) => key.slice('cpk_'.length + 26 + 1 + 26 + 1);
+
+/**
+ * DynamoDB calls other than Queries: every cache load on the key's path (tenant, key, creator: GetItem; roles:
+ * BatchGetItem) and every write. The change feed's polls are Queries, and one in flight when counting starts
+ * would otherwise count once.
+ */
+async function lookupsAndWrites(t: TestApp): Promise<number> {
+  const text = await t.app.get(MetricsService).render();
+  const counts = [...text.matchAll(/^dynamodb_request_duration_seconds_count\{operation="(\w+)"\} (\d+)/gm)];
+  return counts.filter((m) => m[1] !== 'Query').reduce((n, m) => n + Number(m[2]), 0);
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -133,17 +144,22 @@ describe('API keys', () => {
     const { key, id } = (await createKey(acme.accessToken, { name: 'hot', roleIds: [roles.admin] })).body as CreatedKey;
     const client = from(a);
     await client.get('/v1/permissions', key).expect(200);
-    // The first use records "last used" (once per key per 5 minutes, not awaited): wait until the count of
-    // DynamoDB calls settles, so that this write and a change-feed poll in flight are not counted below.
-    let before = await dynamoCallsForRequests(a);
+    // The first use records "last used" (once per key per 5 minutes, not awaited): let that write land, and its
+    // call be counted, before counting.
+    const stored = () =>
+      a.app
+        .get(DynamoClients)
+        .doc.send(new GetCommand({ TableName: acme.tableName, Key: { pk: `APIKEY#${id}`, sk: 'APIKEY' } }));
+    for (let i = 0; i < 100 && !(await stored()).Item?.lastUsedAt; i++) await sleep(20);
+    let before = await lookupsAndWrites(a);
     for (let i = 0; i < 40; i++) {
       await sleep(50);
-      const now = await dynamoCallsForRequests(a);
+      const now = await lookupsAndWrites(a);
       if (now === before) break;
       before = now;
     }
     for (let i = 0; i < 20; i++) await client.get('/v1/permissions', key).expect(200);
-    expect((await dynamoCallsForRequests(a)) - before).toBe(0);
+    expect((await lookupsAndWrites(a)) - before).toBe(0);
     const list = await request(a.url).get('/v1/api-keys').auth(acme.accessToken, { type: 'bearer' }).expect(200);
     expect(
       (list.body.items as Array<{ id: string; lastUsedAt?: string }>).find((k) => k.id === id)?.lastUsedAt,

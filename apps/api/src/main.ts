@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { nodeMajor, SDK_NODE_MAJOR } from './node-support';
+import './node-support';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type AppConfig, ConfigError, loadConfig } from '@lib/config';
@@ -7,6 +7,7 @@ import { DynamoDbLocal, DynamoDbLocalError, repoRoot } from '@lib/dynamo/local';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.factory';
+import { developmentSummary } from './development-summary';
 import { holdPortWhileBooting } from './health/boot-listener';
 import { ShutdownState } from './health/shutdown-state';
 
@@ -131,48 +132,11 @@ async function main(): Promise<void> {
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   if (config.nodeEnv === 'development' || local) {
-    process.stderr.write(developmentSummary(config, port, local?.current));
+    process.stderr.write(developmentSummary(config, port, local?.current.port));
     return;
   }
   logger.log(`API listening on http://${config.host}:${port} (docs ${config.docsEnabled ? `at /docs` : 'off'})`);
   for (const notice of config.generatedNotices) logger.warn(notice);
-}
-
-/**
- * What a developer needs after `npm start`, in one readable block instead of log lines: where the API and its
- * docs are, the embedded database, and how to sign in as the operator. The generated password is printed only
- * on the start that generated it; later starts say where it is kept.
- */
-function developmentSummary(config: AppConfig, port: number, local: DynamoDbLocal | undefined): string {
-  const host = ['0.0.0.0', '::'].includes(config.host) ? 'localhost' : config.host;
-  const base = `http://${host}:${port}`;
-  const secretsFile = join(config.dataDir, 'dev-secrets.json');
-  const { email, password } = config.bootstrapOperator;
-  let operator: string;
-  if (process.env.BOOTSTRAP_OPERATOR_PASSWORD) {
-    operator = `${email}, password from BOOTSTRAP_OPERATOR_PASSWORD`;
-  } else if (config.generatedNotices.length > 0) {
-    operator = `${email} / ${password} (generated now and shown only this once; kept in ${secretsFile})`;
-  } else {
-    operator = `${email}, password in ${secretsFile} (operatorPassword)`;
-  }
-  const rows: [string, string][] = [
-    ['API', base],
-    ['docs', config.docsEnabled ? `${base}/docs (OpenAPI at ${base}/docs-json)` : 'off (DOCS_ENABLED)'],
-    [
-      'DynamoDB',
-      local
-        ? `embedded DynamoDB Local on port ${local.port}, data in ${join(config.dataDir, 'dynamodb')}`
-        : `${config.dynamo.endpoint ?? `AWS ${config.dynamo.region}`} (DYNAMODB_ENDPOINT)`,
-    ],
-    ['bootstrap operator', `${operator}; log in with POST ${base}/v1/platform/auth/login`],
-  ];
-  if (nodeMajor() < SDK_NODE_MAJOR) {
-    rows.push(['Node', `${process.version} works until the AWS SDK's releases of January 2027; use Node 24 or 26`]);
-  }
-  const width = Math.max(...rows.map(([label]) => label.length)) + 2;
-  const lines = rows.map(([label, value]) => `  ${`${label}:`.padEnd(width)}${value}`);
-  return `\nChat platform API ready (${config.nodeEnv})\n${lines.join('\n')}\n\n`;
 }
 
 main().catch((error: unknown) => {

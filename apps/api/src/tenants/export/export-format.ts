@@ -77,8 +77,18 @@ export class ExportDigest {
 
   item(line: string, kind: ExportKind): void {
     this.hash.update(`${line}\n`);
+    this.count(kind);
+  }
+
+  /** Counts an item whose line is hashed with others (`lines`): one hash update per page rather than per item. */
+  count(kind: ExportKind): void {
     this.counts[kind] = (this.counts[kind] ?? 0) + 1;
     this.items += 1;
+  }
+
+  /** Hashes consecutive item lines, each with its `\n`. */
+  lines(text: string): void {
+    this.hash.update(text);
   }
 
   trailer(): ExportTrailer {

@@ -18,6 +18,11 @@ import {
 
 /** Parallel Scan segments of an export: enough to keep DynamoDB busy, each holding at most two pages in memory. */
 const SEGMENTS = 8;
+/**
+ * gzip level 1: on chat text it takes about a third of the CPU of the default level 6 for a
+ * file about 6 % larger, and the export's CPU is spent beside the Scan it must keep up with.
+ */
+const GZIP = { level: 1 };
 
 export interface ExportProgress {
   items: number;
@@ -88,10 +93,10 @@ export class TenantExportService {
       for (const item of page) {
         const kind = exportKindOf(String(item.pk?.S), String(item.sk?.S));
         if (kind === null || expired(item, now)) continue;
-        const line = JSON.stringify(item);
-        digest.item(line, kind);
-        chunk += `${line}\n`;
+        digest.count(kind);
+        chunk += `${JSON.stringify(item)}\n`;
       }
+      digest.lines(chunk);
       onProgress?.({ items: digest.items });
       if (chunk) yield chunk;
     }
@@ -101,7 +106,7 @@ export class TenantExportService {
 
   /** The gzipped export as a stream (the HTTP route). */
   stream(tenant: TenantAttributes, consistency: ExportConsistency): Readable {
-    const gzip = createGzip();
+    const gzip = createGzip(GZIP);
     pipeline(Readable.from(this.lines(tenant, consistency), { objectMode: false }), gzip).catch((error: unknown) =>
       gzip.destroy(error as Error),
     );
@@ -125,7 +130,7 @@ export class TenantExportService {
       }
       trailer = JSON.parse(last) as ExportTrailer;
     }
-    await pipeline(Readable.from(keepTrailer(), { objectMode: false }), createGzip(), createWriteStream(path));
+    await pipeline(Readable.from(keepTrailer(), { objectMode: false }), createGzip(GZIP), createWriteStream(path));
     return trailer as ExportTrailer;
   }
 }

@@ -19,7 +19,7 @@ describe('change feed polling', () => {
     t = await startApp();
     feed = t.app.get(ChangeFeed);
     clients = t.app.get(DynamoClients);
-    feed.onModuleDestroy(); // no background polling: the test calls poll() itself
+    await feed.onModuleDestroy(); // no background polling (one in flight ends first): the test calls poll()
     feed.subscribe('user', (c: Change) => seen.push(c.id as string));
   });
   afterAll(() => t.close());

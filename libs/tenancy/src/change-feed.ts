@@ -50,6 +50,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   /** Record ids applied within the overlap window (by their time), so a re-read applies nothing twice. */
   private readonly applied = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  /** The background poll in flight, if any. */
+  private ticking: Promise<void> | undefined;
   private stopped = false;
   /** Start of the last poll that succeeded: every change committed before it has been applied. */
   private coveredUntil = Number.NEGATIVE_INFINITY;
@@ -145,9 +147,11 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     this.schedule(0);
   }
 
-  onModuleDestroy(): void {
+  /** Stops polling; a poll in flight finishes first, so that nothing is applied after this resolves. */
+  async onModuleDestroy(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.ticking;
   }
 
   /**
@@ -213,7 +217,9 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), delayMs);
+    this.timer = setTimeout(() => {
+      this.ticking = this.tick().finally(() => (this.ticking = undefined));
+    }, delayMs);
     this.timer.unref();
   }
 

@@ -61,6 +61,7 @@ describe('every route declares its access', () => {
         'GET /health/ready',
         'GET /metrics',
         'POST /v1/auth/login',
+        'POST /v1/auth/password-reset', // the reset token is the credential (throttled like login)
         'POST /v1/auth/refresh',
         'POST /v1/platform/auth/login',
         'POST /v1/platform/auth/refresh',

@@ -9,6 +9,13 @@ import type { Readable } from 'node:stream';
 /** Keep in step with PACKAGE_VERSION in scripts/fetch-dynamodb-local.js (it names the cache directory). */
 const SIMULATOR_VERSION = '2.9.30';
 const MIN_JAVA = 17;
+/**
+ * The JVM's quick-start settings for a development database: the client compiler only and the serial collector.
+ * On the 2-core machines this runs on, DynamoDB Local then answers in 1.5-1.8 s instead of 4.4-5.3 s, and a burst
+ * of 3 300 writes and queries took 6.1-6.7 s instead of 10.0-10.7 s (the optimising compiler's threads and the
+ * parallel collector compete with the tests for the two cores).
+ */
+const JVM_OPTIONS = ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC'];
 const START_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 const POLL_INTERVAL_MS = 100;
@@ -124,7 +131,8 @@ export class DynamoDbLocal {
     // A free port can be taken before Java binds it: retry with another one when we chose it.
     for (let attempt = 1; ; attempt++) {
       const port = opts.port || (await findFreePort());
-      const args = [`-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`, '-jar', join(dir, 'DynamoDBLocal.jar')];
+      const args = [...JVM_OPTIONS, `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`];
+      args.push('-jar', join(dir, 'DynamoDBLocal.jar'));
       args.push('-port', String(port), '-disableTelemetry', ...storage);
       const { child, pid } = await spawnChecked(javaBin, args, dir);
       const local = new DynamoDbLocal(child, port, host, log, pid);

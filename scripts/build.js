@@ -6,8 +6,8 @@
  *
  * Incremental: dist/.build-state.json records each source's size and mtime; only sources that changed are
  * transpiled again, outputs of deleted sources are removed, and with nothing changed the build only stats the
- * sources (well under a second). A change of this script, tsconfig.json, package-lock.json or the Node major
- * rebuilds everything. `--clean` rebuilds everything too.
+ * sources (well under a second). A change of this script, nest-cli.json, tsconfig.json, package-lock.json or the
+ * Node major rebuilds everything. `--clean` empties dist/ and rebuilds everything.
  *
  * Types are not checked here (SWC only strips them): `npm run typecheck` does that, and CI runs it.
  *
@@ -23,9 +23,17 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
-const TARGETS = ['api', 'cli'].map((app) => path.join(DIST, 'apps', app));
 const STATE_FILE = path.join(DIST, '.build-state.json');
-const SOURCE_ROOTS = ['apps', 'libs'];
+/**
+ * The monorepo's projects come from nest-cli.json: each application gets its own output folder, and the sources
+ * of every project (applications and the libraries they import) are built into each. libs/client is no Nest
+ * project: it is a package for client apps, type-checked and tested, never part of the server's build.
+ */
+const PROJECTS = Object.values(readJsonWithComments(path.join(ROOT, 'nest-cli.json')).projects);
+const TARGETS = PROJECTS.filter((p) => p.type === 'application').map((p) =>
+  path.join(DIST, 'apps', path.basename(p.root)),
+);
+const SOURCE_ROOTS = PROJECTS.map((p) => p.sourceRoot);
 
 /** The path aliases of tsconfig.json, so that SWC rewrites `@lib/config` into a relative require. */
 function swcOptions() {
@@ -51,7 +59,7 @@ function readJsonWithComments(file) {
 /** What, when it changes, invalidates every output. */
 function buildKey() {
   const hash = createHash('sha256');
-  for (const file of [__filename, 'tsconfig.json', 'package-lock.json']) {
+  for (const file of [__filename, 'nest-cli.json', 'tsconfig.json', 'package-lock.json']) {
     const full = path.resolve(ROOT, file);
     hash.update(fs.existsSync(full) ? fs.readFileSync(full) : '');
   }
@@ -98,6 +106,7 @@ const outputsOf = (rel) => {
 async function build({ clean = false, quiet = false } = {}) {
   const started = Date.now();
   const key = buildKey();
+  if (clean) for (const target of TARGETS) fs.rmSync(target, { recursive: true, force: true });
   const previous = clean ? { key: '', files: {} } : readState();
   const full = previous.key !== key;
   const files = {};

@@ -240,8 +240,8 @@ async function startLocal() {
 
 /**
  * Starts the built API (NODE_ENV=production, LOG_LEVEL=warn, a unique TABLE_PREFIX, a random JWT secret, keyring and
- * bootstrap operator) and waits for /health/live. `extraEnv` adds or overrides variables; `preArgs` are node
- * flags (BENCH_API_NODE_ARGS is appended).
+ * bootstrap operator) and waits for /health/ready (live answers from the start of the boot). `extraEnv` adds or
+ * overrides variables; `preArgs` are node flags (BENCH_API_NODE_ARGS is appended).
  */
 async function startApi(baseEnv, { name = 'api', extraEnv = {}, preArgs = [] } = {}) {
   const secret = randomBytes(32).toString('base64url'); // 43 characters
@@ -258,7 +258,7 @@ async function startApi(baseEnv, { name = 'api', extraEnv = {}, preArgs = [] } =
   const args = [...preArgs, ...nodeArgs('API'), API_ENTRY];
   const child = track(name, spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env }));
   const base = `http://${HOST}:${port}`;
-  await waitUntil(`${name} /health/live`, 90_000, async () => (await fetch(`${base}/health/live`)).ok);
+  await waitUntil(`${name} /health/ready`, 90_000, async () => (await fetch(`${base}/health/ready`)).ok);
   return { child, pid: child.pid, base, port, secret, operator, prefix, metricsToken, env };
 }
 

@@ -111,8 +111,12 @@ export function operationIdFactory(controllerKey: string, methodKey: string): st
 
 export const OPENAPI_DOCUMENT_OPTIONS: SwaggerDocumentOptions = { operationIdFactory };
 
-/** Adds the problem body to `status` (beside a body the route documents for it, such as readiness's 503). */
-function addProblem(op: OperationObject, status: number, description: string): void {
+/**
+ * Adds the problem body to `status` (beside a body the route documents for it, such as readiness's 503). An
+ * operation's own description (`specific`) goes before the one a shared decorator gave the status: both causes
+ * answer with it.
+ */
+function addProblem(op: OperationObject, status: number, description: string, specific = false): void {
   const key = String(status);
   const existing = op.responses[key] as ResponseObject | undefined;
   if (!existing) {
@@ -122,6 +126,9 @@ function addProblem(op: OperationObject, status: number, description: string): v
   existing.content ??= {};
   existing.content[PROBLEM_CONTENT_TYPE] ??= { schema: PROBLEM_REF };
   if (!existing.description) existing.description = description;
+  else if (specific && !existing.description.includes(description)) {
+    existing.description = `${description}; or: ${existing.description}`;
+  }
 }
 
 function headerNames(op: OperationObject): Set<string> {
@@ -184,7 +191,7 @@ export function completeOpenApiDocument(doc: OpenAPIObject): OpenAPIObject {
       if (!op || typeof op !== 'object' || !('responses' in op)) continue;
       documentEventStream(op);
       for (const [status, description] of OPERATION_PROBLEMS[op.operationId ?? ''] ?? [])
-        addProblem(op, status, description);
+        addProblem(op, status, description, true);
       for (const [status, description] of EVERY_OPERATION) addProblem(op, status, description);
       if (BODY_METHODS.has(method))
         for (const [status, description] of BODY_PROBLEMS) addProblem(op, status, description);

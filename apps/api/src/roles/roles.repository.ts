@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { BUILT_IN_ROLES } from '@lib/auth';
 import { DynamoClients, Entities, type ItemKey } from '@lib/dynamo';
 import { ChangeFeed, TenantRepository, type TxOp } from '@lib/tenancy';
 import type { RoleRecord } from './role.types';
@@ -7,6 +8,21 @@ export type RoleWriteResult = 'ok' | 'name_taken' | 'conflict';
 
 /** What a refused item of a role transaction means: the name marker is taken, or the role moved on. */
 type RoleRefusal = Exclude<RoleWriteResult, 'ok'>;
+
+/** Each built-in role's permissions as the code defines them, by name. */
+const BUILT_IN_PERMISSIONS: ReadonlyMap<string, readonly string[]> = new Map(
+  BUILT_IN_ROLES.map((r) => [r.name, r.permissions]),
+);
+
+/**
+ * A role as it grants and shows: a built-in role's permissions are the code's definition, not the list its item
+ * was seeded with, so a permission added to the catalogue reaches the built-in roles of every tenant, however old.
+ * Built-in roles cannot be edited (or renamed), so the stored list never records a choice of the tenant's.
+ */
+export function withBuiltInPermissions(role: RoleRecord): RoleRecord {
+  const permissions = role.builtIn ? BUILT_IN_PERMISSIONS.get(role.name) : undefined;
+  return permissions ? { ...role, permissions: [...permissions] } : role;
+}
 
 /** Roles of the current tenant (table from the request context). */
 @Injectable()
@@ -26,7 +42,7 @@ export class RolesRepository extends TenantRepository {
   /** Every role of the tenant, by name. A tenant has at most a few hundred roles. */
   async list(): Promise<RoleRecord[]> {
     const roles: RoleRecord[] = [];
-    for await (const role of this.table.all<RoleRecord>(Entities.role.all())) roles.push(role);
+    for await (const role of this.table.all<RoleRecord>(Entities.role.all())) roles.push(withBuiltInPermissions(role));
     return roles;
   }
 
@@ -40,11 +56,12 @@ export class RolesRepository extends TenantRepository {
     for await (const { pk, sk } of this.table.all<ItemKey>({ ...Entities.role.all(), keysOnly: true })) {
       keys.push({ pk, sk });
     }
-    return this.table.getMany<RoleRecord>(keys);
+    return (await this.table.getMany<RoleRecord>(keys)).map(withBuiltInPermissions);
   }
 
   async get(id: string): Promise<RoleRecord | undefined> {
-    return this.table.get<RoleRecord>(Entities.role.key(id));
+    const role = await this.table.get<RoleRecord>(Entities.role.key(id));
+    return role && withBuiltInPermissions(role);
   }
 
   /** The role and its name marker in one transaction. */

@@ -313,6 +313,8 @@ describe('tenant export and import (CLI and operator route)', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/--yes/);
     await login(target.slug, target.adminEmail, target.adminPassword).expect(200);
+    // The admin's token is good, and the API has cached the admin and the tenant's roles.
+    await api().get('/v1/roles').auth(target.accessToken, { type: 'bearer' }).expect(200);
     const replaced = await cliJson<{ outcome: string; tenant: { status: string } }>([
       'tenants:import',
       '--file',
@@ -324,6 +326,8 @@ describe('tenant export and import (CLI and operator route)', () => {
     expect(replaced).toMatchObject({ outcome: 'replaced', tenant: { status: 'active' } });
     expect(itemSet(await exportTo(target.slug, 'replaced.ndjson.gz'), true)).toEqual(itemSet(original, true));
     await login(target.slug, target.adminEmail, target.adminPassword).expect(401);
+    // The admin is not in the restored data: their unexpired token no longer gets in (no stale cached user).
+    await api().get('/v1/roles').auth(target.accessToken, { type: 'bearer' }).expect(401);
     await login(target.slug, member.email, member.password).expect(200);
   });
 

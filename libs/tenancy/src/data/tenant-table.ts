@@ -207,13 +207,14 @@ export class TenantTable {
   /**
    * One segment of a parallel Scan of the whole table (`segment` of `totalSegments`), page by page, strongly
    * consistent, items as the low-level API returns them. Exports only (a bulk operator job, never a request
-   * path: docs/data-model.md); `keysOnly` reads `pk` and `sk` (clearing the table before a restore).
+   * path: docs/data-model.md); `attributes` reads only those (clearing the table before a restore).
    */
   async *scan(
     segment: number,
     totalSegments: number,
-    options: { pageSize?: number; keysOnly?: boolean } = {},
+    options: { pageSize?: number; attributes?: string[] } = {},
   ): AsyncGenerator<RawItem[]> {
+    const names = options.attributes && Object.fromEntries(options.attributes.map((a, i) => [`#a${i}`, a]));
     let start: RawItem | undefined;
     do {
       const page = await this.clients.ddb.send(
@@ -224,7 +225,7 @@ export class TenantTable {
           ConsistentRead: true,
           Limit: options.pageSize,
           ExclusiveStartKey: start,
-          ...(options.keysOnly ? { ProjectionExpression: 'pk, sk' } : {}),
+          ...(names ? { ProjectionExpression: Object.keys(names).join(', '), ExpressionAttributeNames: names } : {}),
         }),
       );
       yield page.Items ?? [];
@@ -247,12 +248,16 @@ export class TenantTable {
     }
   }
 
-  /** Deletes every item of the table (a Scan of keys, 25 a batch): a restore's first step. How many were deleted. */
-  async clear(totalSegments = 4): Promise<number> {
+  /**
+   * Deletes every item of the table (a Scan of keys, 25 a batch): a restore's first step. `seen` gets each item's
+   * `pk`, `sk` and `id` before it goes (whose caches to drop). How many were deleted.
+   */
+  async clear(seen?: (item: RawItem) => void, totalSegments = 4): Promise<number> {
     const counts = await Promise.all(
       Array.from({ length: totalSegments }, async (_, segment) => {
         let deleted = 0;
-        for await (const page of this.scan(segment, totalSegments, { keysOnly: true })) {
+        for await (const page of this.scan(segment, totalSegments, { attributes: ['pk', 'sk', 'id'] })) {
+          if (seen) page.forEach(seen);
           const keys = page.map((k) => ({ pk: String(k.pk.S), sk: String(k.sk.S) }));
           for (let i = 0; i < keys.length; i += BATCH_WRITE) await this.deleteKeys(keys.slice(i, i + BATCH_WRITE));
           deleted += keys.length;

@@ -2,7 +2,16 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig, FaultHooks } from '@lib/config';
 import { ControlKeys, DynamoClients, type TenantAttributes, type TenantSettings, tenantTableName } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
-import { type ExportKind, TenantRegistry, TenantTable, tenantLlmKeyAad } from '@lib/tenancy';
+import {
+  type Change,
+  ChangeFeed,
+  type ExportKind,
+  exportKindOf,
+  type RawItem,
+  TenantRegistry,
+  TenantTable,
+  tenantLlmKeyAad,
+} from '@lib/tenancy';
 import { ulid } from 'ulid';
 import { SLUG_PATTERN } from '../dto/tenant.dto';
 import { LATEST_SCHEMA_VERSION, TenantProvisioner } from '../tenant-provisioner';
@@ -50,6 +59,7 @@ export class TenantImportService {
     private readonly registry: TenantRegistry,
     private readonly config: AppConfig,
     private readonly faults: FaultHooks,
+    private readonly feed: ChangeFeed,
   ) {}
 
   /** Checks the whole file without writing anything. */
@@ -140,9 +150,19 @@ export class TenantImportService {
       );
     const before = target.status;
     if (before === 'active') await this.tenants.update(target.id, { status: 'suspended' }, undefined);
-    const cleared = await new TenantTable(this.clients, target).clear();
+    // The users and API keys before and after: API instances cache them (and the roles) until the feed names them.
+    const principals = new Map<string, Change>();
+    const seen = (item: RawItem) => {
+      const kind = exportKindOf(String(item.pk?.S), String(item.sk?.S));
+      const id = item.id?.S;
+      if (id && (kind === 'user' || kind === 'apiKey'))
+        principals.set(`${kind}:${id}`, { kind, tenantId: target.id, id });
+    };
+    const table = new TenantTable(this.clients, target);
+    const cleared = await table.clear(seen);
     this.logger.log(`tenant ${target.slug} (${target.id}): ${cleared} items deleted before the restore`);
-    await this.writeItems(file, target, header, trailer, onProgress);
+    await this.writeItems(file, target, header, trailer, onProgress, seen);
+    await this.announce(table, [{ kind: 'roles', tenantId: target.id }, ...principals.values()]);
     const settings = this.resealed(header, target.id);
     const current = await this.tenants.get(target.id);
     const updated = await this.repository.update(
@@ -169,6 +189,7 @@ export class TenantImportService {
     header: ExportHeader,
     trailer: ExportTrailer,
     onProgress?: (p: ImportProgress) => void,
+    seen?: (item: ExportItem) => void,
   ): Promise<void> {
     const table = new TenantTable(this.clients, tenant);
     const total = trailer.items;
@@ -194,6 +215,7 @@ export class TenantImportService {
     };
     const { trailer: again } = await readExport(file, {
       onItem: async (item) => {
+        seen?.(item);
         batch.push(migrateItem(item, header.schemaVersion));
         if (batch.length === BATCH) await flush();
       },
@@ -203,6 +225,16 @@ export class TenantImportService {
     // The file was checked before this pass; a file changed in between is refused here, before the tenant is active.
     if (again.sha256 !== trailer.sha256)
       throw new DomainError('invalid_input', 'the export file changed during the import');
+  }
+
+  /**
+   * Change records for `changes` (100 a transaction), so that every API instance drops what it cached of a restored
+   * tenant's users, API keys and roles: a user the restore removed must not keep getting in with an unexpired token.
+   */
+  private async announce(table: TenantTable, changes: Change[]): Promise<void> {
+    for (let i = 0; i < changes.length; i += 100) {
+      await table.transact(changes.slice(i, i + 100).map((change) => ({ foreign: this.feed.entry(change) })));
+    }
   }
 
   /**

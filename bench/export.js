@@ -23,7 +23,7 @@ const { ROOT, intEnv, progress, run, startLocal, rssMiB, loadAverage } = require
 
 const CLI = join(ROOT, 'dist/apps/cli/apps/cli/src/main.js');
 const ITEMS = intEnv('BENCH_EXPORT_ITEMS', 100_000, 1_000, 5_000_000);
-const ROUNDS = intEnv('BENCH_EXPORT_ROUNDS', 2, 1, 10);
+const ROUNDS = intEnv('BENCH_EXPORT_ROUNDS', 5, 1, 10);
 /** The export's segment count (tenant-export.service.ts SEGMENTS): the raw Scan uses the same. */
 const SEGMENTS = 8;
 const PER_CHAT = 1000;

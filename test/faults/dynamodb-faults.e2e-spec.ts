@@ -743,8 +743,11 @@ describeBuilt('DynamoDB and process faults (built API + own DynamoDB Local, as c
       }
       // The JSON exchange in flight finished too.
       expect(jsonResult).not.toBeInstanceOf(Error);
-      expect((jsonResult as RawResponse).status).toBe(201);
-      expect((jsonResult as RawResponse).body).toMatchObject({ assistantMessage: { content: CHUNKS.join('') } });
+      // Status and body together: a failure shows which problem answered (its detail names the cause).
+      expect({ status: (jsonResult as RawResponse).status, body: (jsonResult as RawResponse).body }).toMatchObject({
+        status: 201,
+        body: { assistantMessage: { status: 'complete', content: CHUNKS.join('') } },
+      });
 
       // Plain requests: every request sent before the listener was due to close was answered (200, or 503 from
       // a server already closing), none was reset; responses sent while draining ask the client to close.

@@ -4,6 +4,7 @@
  * list) still grants the new permission to its owners and admins, and shows it.
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { Permission } from '@lib/auth';
 import { DynamoClients, TenantKeys } from '@lib/dynamo';
 import request from 'supertest';
 import { startApp, type TestApp, uniquePrefix } from '../support/harness';
@@ -11,20 +12,8 @@ import { createTenantWithAdmin, rolesByName, type TenantSession } from '../suppo
 import { loginOperator } from '../support/tokens';
 
 /** The catalogue before `api-keys:manage` was added: what the owner item of an older tenant holds. */
-const OLD_OWNER = [
-  'tenant:read',
-  'tenant:write',
-  'users:read',
-  'users:write',
-  'roles:read',
-  'roles:write',
-  'chats:read',
-  'chats:write',
-  'chats:read:any',
-  'usage:read',
-  'audit:read',
-];
-const OLD_ADMIN = OLD_OWNER.filter((p) => p !== 'tenant:write');
+const OLD_OWNER = Object.values(Permission).filter((p) => p !== Permission.ApiKeysManage);
+const OLD_ADMIN = OLD_OWNER.filter((p) => p !== Permission.TenantWrite);
 
 interface Role {
   id: string;

@@ -4,5 +4,6 @@ export * from './tenancy.module';
 export * from './tenant-registry';
 export * from './tenant-repository.base';
 export * from './feed-cache';
+export * from './tenant-item-cache';
 export * from './change-feed';
 export * from './data/tenant-table';

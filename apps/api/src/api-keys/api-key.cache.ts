@@ -1,40 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@lib/config';
-import { ChangeFeed, FeedCache, RequestContext } from '@lib/tenancy';
+import { ChangeFeed, TenantItemCache } from '@lib/tenancy';
 import type { ApiKeyRecord } from './api-key.types';
 import { ApiKeysRepository } from './api-keys.repository';
 
-const keyOf = (tenantId: string, keyId: string) => `${tenantId}:${keyId}`;
-
 /**
  * API keys by (tenant, id) for the per-request check, cached until the change feed names the key (revoked): at
- * once on this instance, within the revocation bound on the others. Unknown ids are cached too (as `false`): an
- * id is a ULID minted at creation, so no key appears under an id asked for before.
+ * once on this instance, within the revocation bound on the others. Unknown ids are cached too (as absent): an
+ * id is a ULID minted at creation, so no key appears under an id asked for before. A class of its own so that Nest injects it by type.
  */
 @Injectable()
-export class ApiKeyCache {
-  private readonly cache: FeedCache<ApiKeyRecord | false>;
-
-  constructor(
-    private readonly repository: ApiKeysRepository,
-    config: AppConfig,
-    feed: ChangeFeed,
-  ) {
-    this.cache = new FeedCache({
-      max: config.caches.users,
-      lifetimeMs: config.caches.lifetimeMs,
-      freshness: feed,
-      load: async (key) => (await this.repository.get(key.slice(key.indexOf(':') + 1))) ?? false,
-    });
-    feed.subscribe('apiKey', ({ tenantId, id }) => tenantId && id && this.cache.delete(keyOf(tenantId, id)));
-  }
-
-  /** The key of the current tenant (request context). */
-  async get(keyId: string): Promise<ApiKeyRecord | undefined> {
-    return (await this.cache.get(keyOf(RequestContext.tenant().id, keyId))) || undefined;
-  }
-
-  invalidate(keyId: string): void {
-    this.cache.delete(keyOf(RequestContext.tenant().id, keyId));
+export class ApiKeyCache extends TenantItemCache<ApiKeyRecord> {
+  constructor(repository: ApiKeysRepository, config: AppConfig, feed: ChangeFeed) {
+    // Sized like the user cache: a key is a caller as a user is, at most one entry per active caller.
+    super('apiKey', (id) => repository.get(id), config.caches.users, config, feed);
   }
 }

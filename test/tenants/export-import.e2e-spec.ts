@@ -378,5 +378,15 @@ describe('tenant export and import (CLI and operator route)', () => {
     const withoutUsage = (f: ExportFile) =>
       itemSet({ ...f, items: f.items.filter((i) => !i.pk.S?.startsWith('USAGE#')) });
     expect(withoutUsage(streamed)).toEqual(withoutUsage(original));
+    // A suspended tenant exports without skew (the consistent export an operator restores from).
+    const patch = (status: string) =>
+      api().patch(`/v1/tenants/${source.tenantId}`).auth(operator, { type: 'bearer' }).send({ status }).expect(200);
+    await patch('suspended');
+    try {
+      const consistent = await api().get(url).auth(operator, { type: 'bearer' }).buffer(true).parse(binary).expect(200);
+      expect(parseExport(consistent.body as Buffer).header).toMatchObject({ consistency: 'suspended' });
+    } finally {
+      await patch('active');
+    }
   });
 });

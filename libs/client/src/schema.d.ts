@@ -2623,7 +2623,7 @@ export interface operations {
           'application/problem+json': components['schemas']['ProblemDto'];
         };
       };
-      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      /** @description Message rate limit (with Retry-After) or token quota exceeded (`detail: "quota exceeded"`); or: Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
       429: {
         headers: {
           /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */

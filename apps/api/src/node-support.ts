@@ -1,5 +1,5 @@
 /**
- * Imported first by the API's and the CLI's entry points, before anything loads the AWS SDK.
+ * Imported first by the entry points (API, CLI, the OpenAPI writer), before anything loads the AWS SDK.
  *
  * The AWS SDK warns at every start on Node < 22 that its releases from the first week of January 2027 need
  * Node 22 (@aws-sdk/core emitWarningIfUnsupportedVersion). The pinned SDK works on Node 20, README says until

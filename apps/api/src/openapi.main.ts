@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import './node-support';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { generateOpenApi } from './openapi';

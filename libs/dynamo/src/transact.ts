@@ -5,7 +5,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { DomainError } from '@lib/observability';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cancellationCodes, isTransactionCanceled } from './errors';
+import { cancellationCodes, isTransactionCanceled, isTransactionConflict } from './errors';
 
 /** One item of a TransactWriteItems (document-client values). */
 export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -23,18 +23,29 @@ export function transactWrite(doc: DynamoDBDocumentClient, items: TransactItem[]
 /**
  * Sends a transaction with `send` (any client: the document client, dynamoose). Returns undefined when it committed,
  * or the cancellation code of each item when a condition refused it. A conflict with another transaction on the
- * same items is retried with capped, jittered backoff; past the retries it is a 503 (retry later), never mistaken
- * for a failed condition.
+ * same items is retried (`retryConflicts`), never mistaken for a failed condition.
  */
 export async function commitTransaction(send: () => Promise<unknown>): Promise<string[] | undefined> {
+  try {
+    await retryConflicts(send);
+    return undefined;
+  } catch (error) {
+    if (isTransactionCanceled(error)) return cancellationCodes(error);
+    throw error;
+  }
+}
+
+/**
+ * Runs `send` again, with capped and jittered backoff, while it conflicts with a transaction in flight: a
+ * transaction cancelled for `TransactionConflict`, or a single write refused because a transaction holds its item.
+ * Past the attempts it is a 503 (retry later). Any other error, a refused condition included, is `send`'s.
+ */
+export async function retryConflicts<T>(send: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await send();
-      return undefined;
+      return await send();
     } catch (error) {
-      if (!isTransactionCanceled(error)) throw error;
-      const codes = cancellationCodes(error);
-      if (!codes.includes('TransactionConflict')) return codes;
+      if (!isConflict(error)) throw error;
       if (attempt >= MAX_CONFLICT_ATTEMPTS) {
         throw new DomainError('unavailable', 'too many concurrent changes; retry', { retryAfterSeconds: 1 });
       }
@@ -42,3 +53,7 @@ export async function commitTransaction(send: () => Promise<unknown>): Promise<s
     }
   }
 }
+
+const isConflict = (error: unknown): boolean =>
+  isTransactionConflict(error) ||
+  (isTransactionCanceled(error) && cancellationCodes(error).includes('TransactionConflict'));

@@ -1,13 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  DynamoClients,
-  type DynamoKey,
-  Entities,
-  isTransactionConflict,
-  type ItemKey,
-  type UsageScope,
-} from '@lib/dynamo';
+import { DynamoClients, type DynamoKey, Entities, type ItemKey, retryConflicts, type UsageScope } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { REFUSED, TenantRepository, type TenantTable, type TransactItem, type TxOp } from '@lib/tenancy';
 import type { ChatRecord, MessageRecord } from './chat.types';
@@ -263,14 +255,7 @@ export class ChatsRepository extends TenantRepository {
   }
 
   /** An UpdateItem on a usage counter, sent again (backing off) while a transaction holds the item. */
-  private async updateRetryingConflicts(key: ItemKey, spec: Parameters<TenantTable['update']>[1]): Promise<unknown> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.table.update(key, spec);
-      } catch (error) {
-        if (!isTransactionConflict(error) || attempt >= 8) throw error;
-        await sleep(Math.min(500, 10 * 2 ** attempt) * Math.random());
-      }
-    }
+  private updateRetryingConflicts(key: ItemKey, spec: Parameters<TenantTable['update']>[1]): Promise<unknown> {
+    return retryConflicts(() => this.table.update(key, spec));
   }
 }

@@ -10,7 +10,7 @@ import {
   TokenService,
 } from '@lib/auth';
 import { AppConfig } from '@lib/config';
-import type { OperatorAttributes } from '@lib/dynamo';
+import { type OperatorAttributes, RETRY, retryOptimistic } from '@lib/dynamo';
 import { DomainError, ULID_PATTERN } from '@lib/observability';
 import { ulid } from 'ulid';
 import type { OperatorDto, TokenPairDto } from './dto/operator-auth.dto';
@@ -23,7 +23,6 @@ const INVALID_REFRESH = 'invalid refresh token';
 const INVALID_ACCESS = 'invalid or expired access token';
 const LAST_OPERATOR = 'the last enabled operator cannot be disabled';
 /** Re-reads of an operator that another writer changed between our read and our write. */
-const MAX_WRITE_ATTEMPTS = 5;
 
 /** An operator as listed (never the password hash). */
 export interface OperatorSummary {
@@ -184,22 +183,22 @@ export class OperatorsService implements OnApplicationBootstrap {
     return this.setDisabled(ref, false);
   }
 
-  private async setDisabled(ref: string, disabled: boolean): Promise<OperatorSummary> {
-    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
-      const current = await this.lookup(ref);
-      if (current.disabled === disabled) return summaryOf(current);
-      const tokensValidAfter = disabled ? Math.floor(Date.now() / 1000) : undefined;
-      const result = await this.repository.setDisabled(current, disabled, tokensValidAfter);
-      if (result === 'ok') {
+  private setDisabled(ref: string, disabled: boolean): Promise<OperatorSummary> {
+    return retryOptimistic(
+      async () => {
+        const current = await this.lookup(ref);
+        if (current.disabled === disabled) return summaryOf(current);
+        const tokensValidAfter = disabled ? Math.floor(Date.now() / 1000) : undefined;
+        const result = await this.repository.setDisabled(current, disabled, tokensValidAfter);
+        if (result === 'changed') return RETRY; // another writer got there first: read the operator again
+        if (result === 'last-enabled') throw new DomainError('conflict', LAST_OPERATOR);
+        if (result === 'no-counter') throw new Error('the operator counter is missing: restart to re-create it');
         this.cache.invalidate(current.id);
         this.logger.log(`operator ${current.id} ${disabled ? 'disabled: its tokens are refused' : 'enabled'}`);
         return summaryOf({ ...current, disabled });
-      }
-      if (result === 'last-enabled') throw new DomainError('conflict', LAST_OPERATOR);
-      if (result === 'no-counter') throw new Error('the operator counter is missing: restart to re-create it');
-      // 'changed': another writer got there first; read the operator again.
-    }
-    throw new DomainError('unavailable', 'too many concurrent changes; retry', { retryAfterSeconds: 1 });
+      },
+      { conflict: 'the operator is being changed concurrently; retry' },
+    );
   }
 
   private async lookup(ref: string): Promise<OperatorAttributes> {

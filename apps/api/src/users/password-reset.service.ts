@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { hashRefreshToken, newRefreshToken, PasswordHasher, refreshTokenIds, sameHash } from '@lib/auth';
+import { RETRY, retryOptimistic } from '@lib/dynamo';
 import { DomainError } from '@lib/observability';
 import { type Caller, RequestContext, TenantRegistry } from '@lib/tenancy';
 import { ulid } from 'ulid';
@@ -14,9 +15,6 @@ export const PASSWORD_RESET_TTL_SECONDS = 30 * 60;
 /** Marks reset tokens apart from refresh tokens, which otherwise share the `<ids>.<secret>` shape. */
 const PREFIX = 'pwreset.';
 const INVALID = 'invalid or expired password reset token';
-/** A redemption that keeps losing races with changes of the user gives up (409) after this many attempts. */
-const ATTEMPTS = 5;
-
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /**
@@ -82,21 +80,22 @@ export class PasswordResetService {
       throw new DomainError('unauthenticated', INVALID);
     }
     const passwordHash = await this.hasher.hash(newPassword);
-    let revokedAt = 0;
-    for (let attempt = 0; ; attempt++) {
-      const user = await this.repository.get(userId);
-      if (!usable(user)) throw new DomainError('unauthenticated', INVALID);
-      revokedAt = nowSeconds();
-      const result = await this.repository.redeemPasswordReset(
-        user,
-        { tokenId, tokenHash, now: revokedAt },
-        { passwordHash, tokensValidAfter: revokedAt },
-        new Date().toISOString(),
-      );
-      if (result === 'ok') break;
-      if (result === 'token_used') throw new DomainError('unauthenticated', INVALID);
-      if (attempt + 1 >= ATTEMPTS) throw new DomainError('conflict', 'the user is being changed concurrently; retry');
-    }
+    const revokedAt = await retryOptimistic(
+      async () => {
+        const user = await this.repository.get(userId);
+        if (!usable(user)) throw new DomainError('unauthenticated', INVALID);
+        const now = nowSeconds();
+        const result = await this.repository.redeemPasswordReset(
+          user,
+          { tokenId, tokenHash, now },
+          { passwordHash, tokensValidAfter: now },
+          new Date().toISOString(),
+        );
+        if (result === 'token_used') throw new DomainError('unauthenticated', INVALID);
+        return result === 'ok' ? now : RETRY; // the user changed since it was read: read it again
+      },
+      { conflict: 'the user is being changed concurrently; retry' },
+    );
     this.cache.invalidate(userId);
     await this.repository.deletePasswordResets(userId);
     this.logger.log(`password reset redeemed for user ${userId}: sessions revoked`);

@@ -20,6 +20,36 @@ export interface PlatformCallerResolver {
 }
 export const PLATFORM_CALLER_RESOLVER = Symbol('PLATFORM_CALLER_RESOLVER');
 
+/**
+ * The tenant side of a token of the tenant scope (access or stream token): the tenant (unknown or deleted → 401
+ * with `refusal`, suspended → 403), entered into the request context, then the caller (the user exists, is not
+ * disabled, the token was issued after their last revocation; their current permissions). Fails closed without a
+ * resolver.
+ */
+export async function enterTenant(
+  tenants: TenantRegistry,
+  callers: TenantCallerResolver | undefined,
+  claims: AccessClaims,
+  refusal: string,
+): Promise<Caller> {
+  const store = RequestContext.current();
+  if (!store) throw new Error('request context missing: the HTTP hooks did not run');
+  const tenant = await tenants.resolve(claims.tid as string);
+  if (!tenant || tenant.status === 'deleted' || tenant.status === 'deleting') {
+    throw new DomainError('unauthenticated', refusal);
+  }
+  if (tenant.status === 'suspended') throw new DomainError('tenant_suspended', 'tenant suspended');
+  if (tenant.status !== 'active') throw new DomainError('forbidden', 'tenant not available');
+  // The tenant enters the context first: the caller resolver reads the tenant's table.
+  store.tenant = tenant;
+  const caller = callers ? await callers.resolve(tenant, claims) : undefined;
+  if (!caller) {
+    store.tenant = undefined;
+    throw new DomainError('unauthenticated', refusal);
+  }
+  return caller;
+}
+
 /** A bearer credential shaped like a JWT (three base64url parts); anything else is another strategy's. */
 const BEARER_JWT = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
 const INVALID_ACCESS = 'invalid or expired access token';
@@ -52,9 +82,6 @@ export class AccessTokenStrategy extends AuthStrategy(Strategies.accessToken) {
     if (claims.scope !== rule.scope) {
       throw new DomainError('forbidden', `a ${claims.scope} token cannot be used on this route`);
     }
-    const store = RequestContext.current();
-    if (!store) throw new Error('request context missing: the HTTP hooks did not run');
-
     if (claims.scope === 'platform') {
       // Fail closed: without a resolver no operator token is accepted. A disabled or unknown operator gets the
       // answer of a bad token.
@@ -62,20 +89,7 @@ export class AccessTokenStrategy extends AuthStrategy(Strategies.accessToken) {
       if (!caller) throw new DomainError('unauthenticated', INVALID_ACCESS);
       return caller;
     }
-    const tenant = await this.tenants.resolve(claims.tid as string);
-    if (!tenant || tenant.status === 'deleted' || tenant.status === 'deleting') {
-      throw new DomainError('unauthenticated', INVALID_ACCESS);
-    }
-    if (tenant.status === 'suspended') throw new DomainError('tenant_suspended', 'tenant suspended');
-    if (tenant.status !== 'active') throw new DomainError('forbidden', 'tenant not available');
-    // The tenant enters the context first: the caller resolver reads the tenant's table.
-    store.tenant = tenant;
-    const caller = this.callers ? await this.callers.resolve(tenant, claims) : undefined;
-    if (!caller) {
-      store.tenant = undefined;
-      throw new DomainError('unauthenticated', INVALID_ACCESS);
-    }
-    return caller;
+    return enterTenant(this.tenants, this.callers, claims, INVALID_ACCESS);
   }
 
   private verifyToken(token: string): AccessClaims {

@@ -5,11 +5,12 @@ import { AccessTokenStrategy } from './access-token.strategy';
 import { Authenticator } from './authenticator';
 import { PasswordHasher } from './password-hasher';
 import { PermissionsGuard } from './permissions.guard';
+import { StreamTokenStrategy } from './stream-token.strategy';
 import { TokenService } from './token.service';
 
 /**
  * Token issuing and verification, password hashing, the application's Passport instance with the access-token
- * strategy (the features register the others), and the two global guards (in this order).
+ * and stream-token strategies (the features register the others), and the two global guards (in this order).
  */
 @Global()
 @Module({
@@ -18,6 +19,7 @@ import { TokenService } from './token.service';
     PasswordHasher,
     Authenticator,
     AccessTokenStrategy,
+    StreamTokenStrategy,
     { provide: APP_GUARD, useClass: AccessGuard },
     { provide: APP_GUARD, useClass: PermissionsGuard },
   ],

@@ -7,6 +7,8 @@ import type { AccessRule } from './access.decorator';
 export const Strategies = {
   /** `Authorization: Bearer <access token>` (JWT) of either scope. */
   accessToken: 'access-token',
+  /** `?token=<stream token>`: one reply's events, for a browser's EventSource (only where a route names it). */
+  streamToken: 'stream-token',
   /** `Authorization: Bearer cpk_…`: a tenant's API key (a service principal). */
   apiKey: 'api-key',
   /** A tenant user's e-mail and password (POST /v1/auth/login). */

@@ -9,6 +9,7 @@ export * from './permissions';
 export * from './permissions.guard';
 export * from './refresh-token';
 export * from './refresh-session';
+export * from './stream-token.strategy';
 export * from './token.service';
 export * from './current-caller.decorator';
 export * from './ownership';

@@ -84,3 +84,43 @@ describe('TokenService verification cache', () => {
     expect(() => tokens.verifyAccessToken(untyped)).toThrow('wrong typ');
   });
 });
+
+describe('TokenService stream tokens', () => {
+  const MSG = `${SID}/${SUB}`;
+
+  it('issues a 60-second token naming one reply, which verifies as a stream token only', () => {
+    const tokens = service();
+    const { token, expiresAt } = tokens.issueStreamToken({ sub: SUB, sid: SID, tid: TID, msg: MSG });
+    const claims = tokens.verifyStreamToken(token);
+    expect(claims).toMatchObject({ sub: SUB, sid: SID, tid: TID, scope: 'tenant', msg: MSG });
+    expect(claims.exp - claims.iat).toBe(60);
+    expect(expiresAt.getTime()).toBe(claims.exp * 1000);
+    expect(() => tokens.verifyAccessToken(token)).toThrow(InvalidTokenError);
+  });
+
+  it('refuses an access token as a stream token', () => {
+    const tokens = service();
+    const access = tokens.issueAccessToken({ sub: SUB, scope: 'tenant', sid: SID, tid: TID });
+    expect(() => tokens.verifyStreamToken(access)).toThrow(InvalidTokenError);
+  });
+
+  it('refuses a stream token without a well-formed msg, or of another key', () => {
+    const secret = randomBytes(32);
+    const tokens = service(secret);
+    const forge = (payload: Record<string, unknown>) =>
+      jwt.sign({ scope: 'tenant', sid: SID, tid: TID, ...payload }, secret, {
+        algorithm: 'HS256',
+        expiresIn: 60,
+        issuer: 'chat-platform',
+        audience: 'chat-platform',
+        subject: SUB,
+        jwtid: 'j',
+        header: { alg: 'HS256', typ: 'stream+jwt', kid: 'k1' },
+      });
+    expect(tokens.verifyStreamToken(forge({ msg: MSG })).msg).toBe(MSG);
+    for (const msg of [undefined, SID, `${SID}/${SUB}/${TID}`, `${SID}/nope`])
+      expect(() => tokens.verifyStreamToken(forge({ msg }))).toThrow(InvalidTokenError);
+    const other = service().issueStreamToken({ sub: SUB, sid: SID, tid: TID, msg: MSG }).token;
+    expect(() => tokens.verifyStreamToken(other)).toThrow(InvalidTokenError);
+  });
+});

@@ -7,6 +7,13 @@ import { LRUCache } from 'lru-cache';
 import { ulid } from 'ulid';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
+/** The `typ` of a stream token: never accepted where an access token is, nor the reverse. */
+export const STREAM_TOKEN_TYPE = 'stream+jwt';
+/**
+ * The lifetime of a stream token. It travels in a URL (`?token=`), which proxies and servers may log: it lives
+ * only long enough for a browser to open (and reconnect) its EventSource, so a logged one is soon worthless.
+ */
+export const STREAM_TOKEN_TTL_SECONDS = 60;
 
 export interface AccessClaims {
   sub: string;
@@ -16,6 +23,23 @@ export interface AccessClaims {
   iat: number;
   exp: number;
   jti: string;
+}
+
+/**
+ * A stream token's claims: those of the access token it was issued against (tenant, user, session), and the one
+ * reply it reads (`msg`: `chatId/messageId`).
+ */
+export interface StreamClaims extends AccessClaims {
+  scope: 'tenant';
+  tid: string;
+  msg: string;
+}
+
+/** `msg` of a stream token: a chat id and a message id. */
+function isStreamTarget(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  const parts = value.split('/');
+  return parts.length === 2 && parts.every((id) => ULID_PATTERN.test(id));
 }
 
 export class InvalidTokenError extends Error {
@@ -70,6 +94,39 @@ export class TokenService {
     });
   }
 
+  /**
+   * A token that lets a browser's EventSource (which cannot set `Authorization`) read one reply's events: same key,
+   * issuer and audience as access tokens, a distinct `typ`, and STREAM_TOKEN_TTL_SECONDS to live.
+   */
+  issueStreamToken(subject: { sub: string; sid: string; tid: string; msg: string }): {
+    token: string;
+    expiresAt: Date;
+  } {
+    const now = Math.floor(Date.now() / 1000);
+    const token = jwt.sign(
+      { scope: 'tenant', sid: subject.sid, tid: subject.tid, msg: subject.msg, iat: now },
+      this.jwt.signingKey,
+      {
+        algorithm: this.jwt.algorithm,
+        expiresIn: STREAM_TOKEN_TTL_SECONDS,
+        issuer: this.jwt.issuer,
+        audience: this.jwt.audience,
+        subject: subject.sub,
+        jwtid: ulid(),
+        header: { alg: this.jwt.algorithm, typ: STREAM_TOKEN_TYPE, kid: this.jwt.kid },
+      },
+    );
+    return { token, expiresAt: new Date((now + STREAM_TOKEN_TTL_SECONDS) * 1000) };
+  }
+
+  /** Returns a stream token's verified claims or throws InvalidTokenError. Not cached: a token serves a few requests. */
+  verifyStreamToken(token: string): StreamClaims {
+    const { claims, payload } = this.verifyInFull(token, STREAM_TOKEN_TYPE);
+    if (claims.scope !== 'tenant') throw new InvalidTokenError('stream token of the platform scope');
+    if (!isStreamTarget(payload.msg)) throw new InvalidTokenError('bad msg');
+    return Object.freeze({ ...claims, scope: 'tenant', tid: claims.tid as string, msg: payload.msg });
+  }
+
   /** Returns the verified claims or throws InvalidTokenError (the reason is for logs, not for callers). */
   verifyAccessToken(token: string): AccessClaims {
     const cached = this.verified.get(token);
@@ -77,12 +134,12 @@ export class TokenService {
       if (Date.now() < (cached.exp + CLOCK_TOLERANCE_S) * 1000) return cached;
       this.verified.delete(token);
     }
-    const claims = this.verifyInFull(token);
+    const { claims } = this.verifyInFull(token, ACCESS_TOKEN_TYPE);
     this.verified.set(token, claims);
     return claims;
   }
 
-  private verifyInFull(token: string): AccessClaims {
+  private verifyInFull(token: string, typ: string): { claims: AccessClaims; payload: Record<string, unknown> } {
     let decoded: jwt.Jwt;
     try {
       decoded = jwt.verify(token, this.jwt.verifyKey, {
@@ -96,7 +153,7 @@ export class TokenService {
       throw new InvalidTokenError((error as Error).message);
     }
     const { header } = decoded;
-    if (header.typ !== ACCESS_TOKEN_TYPE) throw new InvalidTokenError('wrong typ');
+    if (header.typ !== typ) throw new InvalidTokenError('wrong typ');
     if (header.kid !== this.jwt.kid) throw new InvalidTokenError('unknown kid');
     const p = decoded.payload as Record<string, unknown>;
     if (typeof p.exp !== 'number') throw new InvalidTokenError('missing exp');
@@ -111,7 +168,7 @@ export class TokenService {
     } else {
       throw new InvalidTokenError('bad scope');
     }
-    return Object.freeze({
+    const claims: AccessClaims = Object.freeze({
       sub: p.sub,
       scope: p.scope,
       sid: p.sid,
@@ -120,5 +177,6 @@ export class TokenService {
       exp: p.exp,
       jti: p.jti,
     });
+    return { claims, payload: p };
   }
 }

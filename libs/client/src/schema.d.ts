@@ -229,6 +229,22 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/chats/{chatId}/messages/{messageId}/stream-token': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post: operations['createStreamToken'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/me': {
     parameters: {
       query?: never;
@@ -768,6 +784,15 @@ export interface components {
     };
     RoleListDto: {
       items: components['schemas']['RoleDto'][];
+    };
+    StreamTokenDto: {
+      /**
+       * Format: date-time
+       * @description The token is refused from then on (60 seconds after issue)
+       */
+      expiresAt: string;
+      /** @description For a browser's EventSource: `GET …/events?token=<token>` of this reply only, read-only */
+      token: string;
     };
     TenantAdminDto: {
       /**
@@ -2937,6 +2962,8 @@ export interface operations {
       query?: {
         /** @description Same as Last-Event-ID (for clients that cannot set it) */
         after?: unknown;
+        /** @description A stream token of this reply (POST …/stream-token), for clients that cannot set Authorization */
+        token?: unknown;
       };
       header?: {
         /** @description The id of the last event received */
@@ -3008,6 +3035,135 @@ export interface operations {
       };
       /** @description A path parameter over the router limit (100 characters) */
       414: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Too many failed API key attempts from this address, or a limit of the route (Retry-After) */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Request header fields too large */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Internal error (logged with the request id) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description DynamoDB unavailable or throttling, or the instance is shutting down; retry after Retry-After seconds */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying (absent on the quota 429, which lasts until the month ends) */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+    };
+  };
+  createStreamToken: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        chatId: string;
+        messageId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['StreamTokenDto'];
+        };
+      };
+      /** @description Invalid input: the problem names each field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Missing, invalid or expired access token */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description A token of the other scope or without the permission, or its tenant is suspended or not yet usable */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /**
+       * @description No such object visible to the caller
+       *
+       *     No such object visible to the caller
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Body over BODY_LIMIT_BYTES (or a field over its own size limit) */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description A path parameter over the router limit (100 characters) */
+      414: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['ProblemDto'];
+        };
+      };
+      /** @description Body that is not application/json */
+      415: {
         headers: {
           [name: string]: unknown;
         };

@@ -24,7 +24,7 @@ import {
   ApiTags,
   getSchemaPath,
 } from '@nestjs/swagger';
-import { Authenticated, CurrentCaller, Permission } from '@lib/auth';
+import { Authenticated, Credentials, CurrentCaller, Permission, Strategies, TokenService } from '@lib/auth';
 import { ApiProblem, DomainError } from '@lib/observability';
 import type { Caller } from '@lib/tenancy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -41,6 +41,7 @@ import {
   MessageDto,
   MessagePageDto,
   PostMessageDto,
+  StreamTokenDto,
   UpdateChatDto,
 } from './dto/chat.dto';
 import { GenerationService } from './generation.service';
@@ -77,6 +78,7 @@ export class ChatsController {
     private readonly messages: MessagesService,
     private readonly generations: GenerationService,
     private readonly streams: ReplyStreams,
+    private readonly tokens: TokenService,
   ) {}
 
   @Post()
@@ -221,12 +223,46 @@ export class ChatsController {
   }
 
   /**
+   * A short-lived token for a browser's EventSource, which cannot set `Authorization`: `GET …/events?token=` of this
+   * reply only (docs/streaming.md). Authorised exactly as reading the message, which is checked before anything is
+   * issued. Only a signed-in user's access token gets one: the token stands for that user and session.
+   */
+  @Post(':chatId/messages/:messageId/stream-token')
+  @Authenticated({ permission: Permission.ChatsRead })
+  @Credentials(Strategies.accessToken)
+  @ApiOperation({ operationId: 'createStreamToken' })
+  @ApiCreatedResponse({ type: StreamTokenDto })
+  async streamToken(
+    @CurrentCaller() caller: Caller,
+    @UlidParam('chatId') chatId: string,
+    @UlidParam('messageId') messageId: string,
+  ): Promise<StreamTokenDto> {
+    const message = await this.messages.find(caller, chatId, messageId, 'read');
+    if (message.role !== 'assistant') throw new DomainError('not_found', 'only a reply has events');
+    const { token, expiresAt } = this.tokens.issueStreamToken({
+      sub: caller.id,
+      sid: caller.sessionId,
+      tid: caller.tenantId as string,
+      msg: `${chatId}/${messageId}`,
+    });
+    return { token, expiresAt: expiresAt.toISOString() };
+  }
+
+  /**
    * A reply's events, from any instance (docs/streaming.md): everything, or what came after `Last-Event-ID` (or
    * `?after=`), then live until its end. Authorised exactly as reading the message. 204 after the terminal event.
+   * An access token or API key in `Authorization`, or a stream token of this reply in `?token=` (a browser's
+   * EventSource).
    */
   @Get(':chatId/messages/:messageId/events')
   @Authenticated({ permission: Permission.ChatsRead })
+  @Credentials(Strategies.accessToken, Strategies.apiKey, Strategies.streamToken)
   @ApiOperation({ operationId: 'streamReplyEvents' })
+  @ApiQuery({
+    name: 'token',
+    required: false,
+    description: 'A stream token of this reply (POST …/stream-token), for clients that cannot set Authorization',
+  })
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'The id of the last event received' })
   @ApiQuery({ name: 'after', required: false, description: 'Same as Last-Event-ID (for clients that cannot set it)' })
   @ApiProduces('text/event-stream')

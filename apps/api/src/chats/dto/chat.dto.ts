@@ -136,3 +136,13 @@ export class ExchangeDto {
   @ApiProperty({ type: MessageDto })
   assistantMessage!: MessageDto;
 }
+
+export class StreamTokenDto {
+  @ApiProperty({
+    description: "For a browser's EventSource: `GET …/events?token=<token>` of this reply only, read-only",
+  })
+  token!: string;
+
+  @ApiProperty({ format: 'date-time', description: 'The token is refused from then on (60 seconds after issue)' })
+  expiresAt!: string;
+}

@@ -237,8 +237,7 @@ export class ChatsController {
     @UlidParam('chatId') chatId: string,
     @UlidParam('messageId') messageId: string,
   ): Promise<StreamTokenDto> {
-    const message = await this.messages.find(caller, chatId, messageId, 'read');
-    if (message.role !== 'assistant') throw new DomainError('not_found', 'only a reply has events');
+    await this.messages.findReply(caller, chatId, messageId);
     const { token, expiresAt } = this.tokens.issueStreamToken({
       sub: caller.id,
       sid: caller.sessionId,
@@ -278,8 +277,7 @@ export class ChatsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const after = eventCursor(lastEventId ?? afterQuery);
-    const message = await this.messages.find(caller, chatId, messageId, 'read');
-    if (message.role !== 'assistant') throw new DomainError('not_found', 'only a reply has events');
+    const message = await this.messages.findReply(caller, chatId, messageId);
     if (after === 'end') {
       // An EventSource stops reconnecting on 204.
       void reply.status(204).send();

@@ -132,6 +132,13 @@ export class MessagesService {
     return message;
   }
 
+  /** A reply (an assistant message) the caller may read, for its events and stream tokens; 404 for any other. */
+  async findReply(caller: Caller, chatId: string, messageId: string): Promise<MessageRecord> {
+    const message = await this.find(caller, chatId, messageId, 'read');
+    if (message.role !== 'assistant') throw new DomainError('not_found', 'only a reply has events');
+    return message;
+  }
+
   /**
    * The exchange a request with the same key started: its messages, the reply as it is now. A reply that failed
    * (its run gave the key up) is generated again for the stored user message, in place of the failed one.

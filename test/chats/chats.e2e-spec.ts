@@ -4,7 +4,7 @@ import request from 'supertest';
 import { ulid } from 'ulid';
 import { CapacityRecorder } from '@app/usage/capacity-recorder';
 import { startApp, type TestApp } from '../support/harness';
-import { dynamoCallsForRequests } from '../support/metrics';
+import { dynamoCallsForRequests, feedPolledOnce } from '../support/metrics';
 import { parseSse } from '../support/processes';
 import { createTenantWithAdmin, createUser, rolesByName, type TenantSession } from '../support/tenants';
 import { loginOperator } from '../support/tokens';
@@ -195,6 +195,7 @@ describe('chats and messages (echo provider)', () => {
     do {
       // The capacity recorder writes what it has every 5 s: written now, it has nothing to write during the page.
       await t.app.get(CapacityRecorder).flush();
+      await feedPolledOnce(t);
       const before = await calls();
       const res: request.Response = await api()
         .get(`/v1/chats/${chat.id}/messages`)

@@ -20,3 +20,15 @@ export async function changeRecordsApplied(t: TestApp, kind: string): Promise<nu
   const text = await t.app.get(MetricsService).render();
   return sum(text, new RegExp(`^change_feed_records_applied_total\\{kind="${kind}"\\} (\\d+)`, 'gm'));
 }
+
+/**
+ * Waits for the app's change feed to finish one more poll. Until a poll covers the revocation bound, the caches
+ * re-read what they serve (fail closed): a test that counts a request's DynamoDB calls waits for a fresh poll so
+ * that only the request's own calls are counted on a loaded machine.
+ */
+export async function feedPolledOnce(t: TestApp): Promise<void> {
+  const polls = async () =>
+    sum(await t.app.get(MetricsService).render(), /^change_feed_polls_total\{outcome="ok"\} (\d+)/gm);
+  const before = await polls();
+  for (let i = 0; i < 200 && (await polls()) === before; i++) await new Promise((done) => setTimeout(done, 25));
+}

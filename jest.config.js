@@ -28,10 +28,6 @@ module.exports = {
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
   globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
   testTimeout: 60000,
-  // Two spec files at a time (Jest's default on 2 cores is one): the suite is mostly waiting on DynamoDB Local and
-  // child processes, so a second worker nearly halves it (measured on 2 cores: 691 s with one worker, 394 s with
-  // two, every test passing both ways). Each file creates its own tenants, so files never share data.
-  maxWorkers: 2,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
